@@ -1,0 +1,79 @@
+# Two commands on a fresh machine: `make lab` opens the course, `make test` runs every test.
+# Both install what is missing first (a .venv with the pinned stack, course_lib editable, the
+# Jupyter kernel, the system tools the offline data needs) and skip what is already there.
+
+PYTHON   ?= python3
+VENV     := .venv
+PY       := $(VENV)/bin/python
+STAMP    := $(VENV)/.course-installed
+KERNEL   := audio-nn-course
+# The CI profile: offline data, CPU only, small budgets; failing exercise checks raise.
+CI_ENV   := COURSE_PROFILE=ci COURSE_STRICT_CHECKS=1 MPLBACKEND=Agg PYTHONHASHSEED=0
+
+.PHONY: help install system-packages data lab test test-unit test-notebooks notebooks check-notebooks strip bench clean-venv
+
+help:
+	@echo "make lab        install what is missing, prepare offline data, open JupyterLab"
+	@echo "make test       install what is missing, then run unit tests and every solution notebook (CI profile)"
+	@echo "make notebooks  regenerate the student copies in notebooks/ from solutions/"
+	@echo "make strip      strip outputs from solutions/ before committing"
+	@echo "make bench      input-pipeline benchmark (ratio against a naive loader)"
+
+# The virtual environment is rebuilt when the pins or the package metadata change.
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python 3 ($(KERNEL))" >/dev/null
+	@touch $(STAMP)
+
+install: $(STAMP) system-packages
+
+# espeak-ng, flite, festival, fluidsynth and a GM sound font build the offline data sets.
+system-packages: $(STAMP)
+	@missing="$$($(PY) -m course_lib.data system-packages --missing)"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing system packages: $$missing"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null) \
+		|| { echo "apt-get could not install: $$missing"; exit 1; }; \
+	else \
+		echo "The offline data sets need these Debian/Ubuntu packages: $$missing"; \
+		echo "Install them with:  sudo apt-get install $$missing   (macOS: brew install espeak-ng flite fluid-synth)"; \
+		echo "Without them, notebooks use the real datasets when they can be downloaded."; \
+	fi
+
+data: install
+	$(PY) -m course_lib.data prepare
+
+lab: data
+	@root_flag=""; [ "$$(id -u)" = 0 ] && root_flag="--allow-root"; \
+	$(VENV)/bin/jupyter lab $$root_flag --notebook-dir=. notebooks/00_welcome.ipynb
+
+test: install
+	$(CI_ENV) $(PY) -m course_lib.data prepare
+	$(CI_ENV) $(PY) -m pytest tests solutions --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
+
+test-unit: install
+	$(CI_ENV) $(PY) -m pytest tests -p no:cacheprovider
+
+test-notebooks: install
+	$(CI_ENV) $(PY) -m course_lib.data prepare
+	$(CI_ENV) $(PY) -m pytest solutions --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
+
+notebooks: $(STAMP)
+	$(PY) -m course_lib.assignments fix-setup
+	$(PY) -m course_lib.assignments build
+
+check-notebooks: $(STAMP)
+	$(PY) -m course_lib.assignments check
+
+strip: $(STAMP)
+	$(PY) -m course_lib.assignments strip
+
+bench: data
+	$(PY) -m course_lib.bench train
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,48 @@
+"""Per-notebook timing for the nbval run: each solution notebook has a CI-profile time budget.
+
+nbval turns every cell into a test item; here their durations are summed per notebook, printed
+as a table with the total at the end of the run, and a notebook that takes more than twice its
+budget fails the run (the factor absorbs noise on shared 2-core machines; the budget itself is
+what authors aim for).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from pathlib import Path
+
+NOTEBOOK_BUDGET_S = float(os.environ.get("COURSE_NOTEBOOK_BUDGET_S", "90"))
+HARD_LIMIT_FACTOR = 2.0
+
+_durations: dict[str, float] = defaultdict(float)
+
+
+def pytest_runtest_logreport(report):
+    path = report.nodeid.split("::")[0]
+    if path.endswith(".ipynb"):
+        _durations[path] += report.duration
+
+
+def _over_limit() -> list[str]:
+    return [p for p, s in _durations.items() if s > NOTEBOOK_BUDGET_S * HARD_LIMIT_FACTOR]
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _durations:
+        return
+    tr = terminalreporter
+    tr.section("notebook times (CI profile)")
+    for path, seconds in sorted(_durations.items()):
+        flag = ""
+        if seconds > NOTEBOOK_BUDGET_S * HARD_LIMIT_FACTOR:
+            flag = f"  FAILED: over {HARD_LIMIT_FACTOR:g} x the {NOTEBOOK_BUDGET_S:g} s budget"
+        elif seconds > NOTEBOOK_BUDGET_S:
+            flag = f"  over the {NOTEBOOK_BUDGET_S:g} s budget"
+        tr.write_line(f"{seconds:7.1f} s  {Path(path).name}{flag}")
+    tr.write_line(f"{sum(_durations.values()):7.1f} s  total for {len(_durations)} notebook(s)")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _over_limit() and exitstatus == 0:
+        session.exitstatus = 1

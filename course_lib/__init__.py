@@ -1,0 +1,11 @@
+"""course_lib — the tested library behind "Everything is a mapping": neural networks for audio.
+
+One module per part of the course (see ``docs/DEVELOPING.md``): ``runtime`` (profile, device,
+seeds), ``audio`` (I/O), ``dsp`` (Part I mappings from scratch), ``features`` (the same on the
+device), ``data`` (datasets), ``models``, ``graphs``, ``train``, ``metrics``, ``plot``, ``checks``
+(exercise checks) and ``assignments`` (student copies).
+"""
+
+from course_lib._meta import REPOSITORY_URL, RELEASE, __version__
+
+__all__ = ["REPOSITORY_URL", "RELEASE", "__version__"]

@@ -1,0 +1,268 @@
+"""Exercise checks: a student's function against the course's reference, with a specific hint.
+
+A notebook calls::
+
+    from course_lib import checks as check
+    check.exercise("02.1", dft_matrix)
+
+and sees ``✔ Exercise 02.1 (DFT matrix): 4/4 cases match`` or a hint naming the input that failed,
+what was expected and what came back. A check never ends in a bare assertion traceback: an
+exception raised by the student's code is reported as a hint too (``NotImplementedError`` from the
+student copy's stub says the exercise is not done yet).
+
+Writing a check (one module per notebook, ``course_lib/checks/nbNN.py``)::
+
+    from course_lib.checks import Case, exercise_check, compare_arrays
+
+    @exercise_check("02.1", "DFT matrix")
+    def _check_dft_matrix(candidate):
+        from course_lib import dsp
+        for n in (1, 4, 7):
+            case = Case(f"n={n}")
+            got = case.call(candidate, n)              # runs the student's function
+            compare_arrays(case, got, dsp.dft_matrix(n), atol=1e-9)
+            yield case                                  # one case per input
+
+``compare_arrays`` (and ``compare_scalar``) fail the case with a message that names the
+difference (type, shape, dtype, largest error and where). A check yields cases; the engine stops at
+the first failing one and prints its hint.
+
+Under ``COURSE_STRICT_CHECKS=1`` (set by ``make test`` for nbval) a failed check raises
+:class:`ExerciseFailed`, so a broken reference solution fails CI instead of printing a hint.
+
+Notebook: 00_welcome
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "Case",
+    "CaseFailed",
+    "CheckResult",
+    "ExerciseFailed",
+    "compare_arrays",
+    "compare_scalar",
+    "exercise",
+    "exercise_check",
+    "registered_exercises",
+]
+
+STRICT_ENV = "COURSE_STRICT_CHECKS"
+
+_REGISTRY: dict[str, tuple[str, Callable[[Callable[..., Any]], Iterator["Case"]]]] = {}
+
+
+class CaseFailed(Exception):
+    """Raised inside a check when one input gives the wrong answer; its message is the hint."""
+
+
+class ExerciseFailed(AssertionError):
+    """Raised by :func:`exercise` in strict mode (CI) when a check fails."""
+
+
+@dataclass
+class Case:
+    """One input of a check: a short description used in hints."""
+
+    description: str
+
+    def call(self, candidate: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call the student's function, turning any exception into a hint for this case."""
+        try:
+            return candidate(*args, **kwargs)
+        except NotImplementedError as err:
+            raise CaseFailed(f"not implemented yet ({err})") from None
+        except Exception as err:  # any error in student code becomes a hint, not a traceback
+            where = traceback.extract_tb(err.__traceback__)[-1]
+            raise CaseFailed(
+                f"for {self.description} your function raised {type(err).__name__}: {err} "
+                f"(line {where.lineno}: `{(where.line or '').strip()}`)"
+            ) from None
+
+    def fail(self, message: str) -> None:
+        """Fail this case with a hint."""
+        raise CaseFailed(f"for {self.description}: {message}")
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"ndarray shape {value.shape} dtype {value.dtype}"
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return f"{type(value).__name__} shape {tuple(value.shape)} dtype {value.dtype}"
+    return f"{type(value).__name__} {value!r}"[:120]
+
+
+def _fmt(value: Any) -> str:
+    value = complex(value) if np.iscomplexobj(value) else value
+    if isinstance(value, complex):
+        return f"{value.real:.6g}{value.imag:+.6g}j"
+    try:
+        return f"{float(value):.6g}"
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def compare_arrays(case: Case, got: Any, expected: Any, *, atol: float = 1e-6,
+                   rtol: float = 1e-6, name: str = "result") -> None:
+    """Fail ``case`` with a precise hint unless ``got`` matches ``expected`` elementwise.
+
+    Accepts NumPy arrays, torch tensors, lists; compares values after conversion to NumPy.
+    """
+    if got is None:
+        case.fail(f"{name} is None: did you forget to `return` it?")
+    if hasattr(got, "detach"):
+        got = got.detach().cpu().numpy()
+    if hasattr(expected, "detach"):
+        expected = expected.detach().cpu().numpy()
+    try:
+        got_arr = np.asarray(got)
+    except Exception:
+        case.fail(f"{name} should be an array; got {_describe(got)}")
+    expected = np.asarray(expected)
+    if got_arr.dtype == object:
+        case.fail(f"{name} should be a numeric array; got {_describe(got)}")
+    if got_arr.shape != expected.shape:
+        hint = ""
+        if got_arr.shape == expected.shape[::-1] and got_arr.ndim == 2:
+            hint = " (transposed?)"
+        elif got_arr.size == expected.size:
+            hint = " (same number of values: check the reshape/axis order)"
+        case.fail(f"{name} has shape {got_arr.shape}, expected {expected.shape}{hint}")
+    if np.iscomplexobj(expected) and not np.iscomplexobj(got_arr):
+        case.fail(f"{name} is real ({got_arr.dtype}) but should be complex: keep the phase")
+    if not np.all(np.isfinite(got_arr)) and np.all(np.isfinite(expected)):
+        bad = np.argwhere(~np.isfinite(got_arr))[0]
+        case.fail(f"{name} contains NaN/inf, first at index {tuple(int(i) for i in bad)}")
+    diff = np.abs(got_arr.astype(np.complex128) - expected.astype(np.complex128))
+    limit = atol + rtol * np.abs(expected)
+    if np.any(diff > limit):
+        idx = np.unravel_index(int(np.argmax(diff - limit)), diff.shape)
+        at = tuple(int(i) for i in idx)
+        case.fail(
+            f"{name}[{', '.join(map(str, at))}] = {_fmt(got_arr[idx])}, expected {_fmt(expected[idx])} "
+            f"(max abs error {diff.max():.3g} > tolerance {atol:g} + {rtol:g}·|expected|)"
+        )
+
+
+def compare_scalar(case: Case, got: Any, expected: float, *, atol: float = 1e-6,
+                   rtol: float = 1e-6, name: str = "result") -> None:
+    """Fail ``case`` unless ``got`` is a number close to ``expected``."""
+    try:
+        value = float(got)
+    except (TypeError, ValueError):
+        case.fail(f"{name} should be a number; got {_describe(got)}")
+    if not abs(value - expected) <= atol + rtol * abs(expected):
+        case.fail(f"{name} = {value:.6g}, expected {expected:.6g}")
+
+
+def exercise_check(exercise_id: str, title: str) -> Callable[[Callable], Callable]:
+    """Register a generator of :class:`Case` as the check of ``exercise_id`` (e.g. ``"02.1"``)."""
+
+    def register(check_fn: Callable) -> Callable:
+        _REGISTRY[exercise_id] = (title, check_fn)
+        return check_fn
+
+    return register
+
+
+def _load_checks_for(exercise_id: str) -> None:
+    notebook = exercise_id.split(".")[0]
+    try:
+        importlib.import_module(f"course_lib.checks.nb{notebook}")
+    except ModuleNotFoundError as err:
+        if err.name != f"course_lib.checks.nb{notebook}":
+            raise
+
+
+def registered_exercises() -> dict[str, str]:
+    """All exercise ids with their titles (imports every checks module)."""
+    import pkgutil
+
+    for module in pkgutil.iter_modules(__path__):
+        if module.name.startswith("nb"):
+            importlib.import_module(f"{__name__}.{module.name}")
+    return {key: title for key, (title, _) in sorted(_REGISTRY.items())}
+
+
+@dataclass
+class CheckResult:
+    """Outcome of :func:`exercise`; truthy when the check passed."""
+
+    exercise_id: str
+    passed: bool
+    n_cases: int
+    message: str
+    details: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:  # the notebook shows the printed line, not a dataclass dump
+        return f"<CheckResult {self.exercise_id}: {'passed' if self.passed else 'failed'}>"
+
+
+def exercise(exercise_id: str, candidate: Callable[..., Any], *, quiet: bool = False,
+             strict: bool | None = None) -> CheckResult:
+    """Check a student's function for exercise ``exercise_id`` and print ✔ or a hint.
+
+    Parameters
+    ----------
+    exercise_id : str
+        As printed in the notebook, e.g. ``"02.1"``.
+    candidate : callable
+        The student's function.
+    quiet : bool
+        Do not print (tests use the returned result).
+    strict : bool, optional
+        Raise :class:`ExerciseFailed` on failure. Default: ``COURSE_STRICT_CHECKS=1`` (CI).
+        ``strict=False`` shows a hint even in CI (notebooks use it to demonstrate a wrong answer).
+
+    Returns
+    -------
+    CheckResult
+        Truthy when every case passed.
+    """
+    _load_checks_for(exercise_id)
+    if exercise_id not in _REGISTRY:
+        known = ", ".join(sorted(_REGISTRY)) or "none loaded"
+        result = CheckResult(exercise_id, False, 0,
+                             f"✘ No exercise {exercise_id!r}: check the number (known: {known})")
+        return _report(result, quiet, strict)
+    title, check_fn = _REGISTRY[exercise_id]
+    if not callable(candidate):
+        result = CheckResult(exercise_id, False, 0,
+                             f"✘ Exercise {exercise_id} ({title}): pass your function itself, "
+                             f"not {_describe(candidate)} (e.g. `check.exercise({exercise_id!r}, my_fn)`)")
+        return _report(result, quiet, strict)
+    n_passed = 0
+    try:
+        for case in check_fn(candidate):
+            n_passed += 1
+            del case
+    except CaseFailed as failure:
+        result = CheckResult(exercise_id, False, n_passed,
+                             f"✘ Exercise {exercise_id} ({title}): {failure}",
+                             details=[f"{n_passed} case(s) passed before this one"])
+        return _report(result, quiet, strict)
+    result = CheckResult(exercise_id, True, n_passed,
+                         f"✔ Exercise {exercise_id} ({title}): {n_passed}/{n_passed} cases match")
+    return _report(result, quiet, strict)
+
+
+def _report(result: CheckResult, quiet: bool, strict: bool | None) -> CheckResult:
+    if not quiet:
+        print(result.message)
+    if strict is None:
+        strict = os.environ.get(STRICT_ENV) == "1"
+    if not result.passed and strict:
+        raise ExerciseFailed(result.message)
+    return result
