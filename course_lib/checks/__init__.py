@@ -206,8 +206,11 @@ class CheckResult:
     def __bool__(self) -> bool:
         return self.passed
 
-    def __repr__(self) -> str:  # the notebook shows the printed line, not a dataclass dump
+    def __repr__(self) -> str:
         return f"<CheckResult {self.exercise_id}: {'passed' if self.passed else 'failed'}>"
+
+    def _ipython_display_(self) -> None:
+        """Show nothing: the ✔ line or the hint was already printed."""
 
 
 def exercise(exercise_id: str, candidate: Callable[..., Any], *, quiet: bool = False,
