@@ -82,7 +82,9 @@ def test_outputs_are_stripped_and_kernel_is_the_course_kernel(notebook):
 def test_audio_figures_have_a_player_nearby(notebook):
     """A cell that draws a figure of audio has a player in it or in one of the next two code cells."""
     path, nb = notebook
-    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    code = ["\n".join(line for line in c.source.splitlines()
+                       if not line.lstrip().startswith(("import ", "from ", "#")))
+            for c in nb.cells if c.cell_type == "code"]
     for i, source in enumerate(code):
         if FIGURE.search(source) and re.search(r"waveform|spectrogram|stft|mel|audio|clip", source, re.I):
             window = "\n".join(code[i:i + 3])
