@@ -265,3 +265,9 @@ def test_index_errors_name_the_missing_file(tmp_path):
         real.index_esc50(tmp_path, "train")
     with pytest.raises(ValueError, match="split must be one of"):
         real.index_ravdess(tmp_path, "dev")
+
+
+def test_registry_names_every_offline_set_the_builders_make():
+    from course_lib.data import offline, registry
+
+    assert set(registry.OFFLINE_SETS) == set(offline.OFFLINE_SETS)

@@ -1,0 +1,78 @@
+"""Command line of the data layer.
+
+    python -m course_lib.data list                     real datasets and offline sets, present or not
+    python -m course_lib.data prepare [--only NAME] [--force] [--scale S]
+    python -m course_lib.data system-packages [--missing]   Debian packages the builders run
+
+Notebook: 00_welcome
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from course_lib.data import offline
+
+
+def _size(n: object) -> str:
+    return f"{n / 1e9:.1f} GB" if isinstance(n, (int, float)) and n >= 1e8 else (
+        f"{n / 1e6:.0f} MB" if isinstance(n, (int, float)) else str(n or ""))
+
+
+def _list() -> int:
+    from course_lib.data.download import describe_datasets
+
+    rows = describe_datasets(offline.default_cache_root())
+    keys = ("name", "status", "size", "offline_fallback", "task")
+    table = [[str(r.get(k, "")) if k != "size" else _size(r.get(k)) for k in keys] for r in rows]
+    widths = [max([len(k)] + [len(t[i]) for t in table]) for i, k in enumerate(keys)]
+    print("Real datasets (downloaded into the cache when possible):")
+    print("  " + "  ".join(k.ljust(w) for k, w in zip(keys, widths)))
+    for t in table:
+        print("  " + "  ".join(v.ljust(w) for v, w in zip(t, widths)))
+    print(f"Offline sets in {offline.default_cache_root() / 'offline'} (python -m course_lib.data prepare):")
+    for name in offline.OFFLINE_SETS:
+        try:
+            man = offline.read_manifest(offline.offline_dir(name))
+        except FileNotFoundError:
+            print(f"  {name:<20} not built")
+            continue
+        per_split = ", ".join(f"{s} {sum(c.values())}" for s, c in man["counts"].items())
+        print(f"  {name:<20} built: {per_split} ({man['synthetic']})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m course_lib.data", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="real datasets and offline sets")
+    p = sub.add_parser("prepare", help="build the offline sets")
+    p.add_argument("--only", action="append", choices=sorted(offline.OFFLINE_SETS),
+                   help="build only this set (repeatable)")
+    p.add_argument("--force", action="store_true", help="rebuild even if the set verifies")
+    p.add_argument("--scale", type=float, default=1.0, help="fraction of the full size (tests: 0.05)")
+    p.add_argument("--seed", type=int, default=0)
+    sp = sub.add_parser("system-packages", help="print the Debian packages the builders need")
+    sp.add_argument("--missing", action="store_true", help="print only those not installed here")
+    args = ap.parse_args(argv)
+    if args.cmd == "list":
+        return _list()
+    if args.cmd == "system-packages":
+        pkgs = offline.missing_system_packages().values() if args.missing else offline.SYSTEM_PACKAGES.values()
+        print(" ".join(sorted(set(pkgs))))
+        return 0
+    t0 = time.time()
+    try:
+        offline.prepare(args.only, force=args.force, scale=args.scale, seed=args.seed)
+    except offline.OfflineBuildError as exc:
+        print(f"prepare failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"prepare: done in {time.time() - t0:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,363 @@
+"""Datasets the notebooks train on: one interface over real datasets and offline sets.
+
+``load_dataset(name, split)`` gives an ``AudioDataset`` whose items are
+``(waveform float32 tensor [1, samples], label int, meta dict)``. ``collate_pad`` batches clips of
+different lengths; ``pack_split`` decodes a split once into one memory-mapped array.
+
+Notebook: 00_welcome
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from course_lib.audio import AudioError, load_audio
+from course_lib.data.offline.common import default_cache_root, offline_dir, read_manifest
+from course_lib.data.records import Record
+
+__all__ = [
+    "SPLITS",
+    "AudioDataset",
+    "PackedSplit",
+    "OfflineSetMissing",
+    "load_dataset",
+    "offline_records",
+    "collate_pad",
+    "pack_split",
+    "dataset_summary",
+]
+
+SPLITS = ("train", "val", "test")
+# course_lib.data.real names the validation split by its full name
+_REAL_SPLIT = {"train": "train", "val": "validation", "test": "test"}
+
+
+class OfflineSetMissing(FileNotFoundError):
+    """An offline set has not been built yet (run ``python -m course_lib.data prepare``)."""
+
+
+def _fix_length(x: np.ndarray, n: int) -> np.ndarray:
+    if x.shape[-1] >= n:
+        return x[..., :n]
+    return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, n - x.shape[-1])])
+
+
+class AudioDataset(Dataset):
+    """Clips from a list of records, decoded on access.
+
+    Parameters
+    ----------
+    records : list of Record
+        Files, integer labels (``-1`` when the task has no class) and metadata.
+    classes : list of str
+        Class names; ``label`` indexes this list.
+    source : str
+        ``"offline:<set>"`` or ``"real:<name>"``.
+    sample_rate : int
+        Clips are resampled to this rate in Hz.
+    duration : float, optional
+        Pad with zeros / crop to this many seconds; None keeps each clip's length.
+    check : bool
+        Try to open every file's header now: an unreadable one is warned about (naming the file)
+        and dropped at once instead of failing mid-epoch.
+
+    Notes
+    -----
+    A clip that fails to decode at load time is warned about and replaced by the next readable
+    clip, never by silence. Notebook: 00_welcome
+    """
+
+    def __init__(self, records: list[Record], classes: list[str], source: str, sample_rate: int = 16000,
+                 duration: float | None = None, check: bool = True):
+        self.classes = list(classes)
+        self.source = source
+        self.sample_rate = int(sample_rate)
+        self.duration = duration
+        self.records: list[Record] = []
+        self.skipped: list[Path] = []  # files dropped at index time (each was warned about)
+        for r in records:
+            if not check or self._readable(r.path):
+                self.records.append(r)
+            else:
+                self.skipped.append(Path(r.path))
+        self._bad: set[int] = set()
+
+    @staticmethod
+    def _readable(path: Path) -> bool:
+        import soundfile as sf
+
+        try:
+            info = sf.info(str(path))
+            if info.frames == 0:
+                raise AudioError(f"{path}: audio file holds no samples (empty)")
+        except Exception as exc:  # sf raises several types for broken headers
+            warnings.warn(f"skipping unreadable audio file {path}: {exc}", RuntimeWarning, stacklevel=3)
+            return False
+        return True
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def load(self, index: int) -> torch.Tensor:
+        """Decode clip ``index`` as float32 ``[1, samples]`` at ``sample_rate`` (AudioError if bad)."""
+        x, _ = load_audio(self.records[index].path, sample_rate=self.sample_rate, mono=True)
+        if self.duration is not None:
+            x = _fix_length(x, int(round(self.duration * self.sample_rate)))
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, dict[str, Any]]:
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for a dataset of {len(self)} clips")
+        for k in range(len(self)):
+            i = (index + k) % len(self)
+            if i in self._bad:
+                continue
+            try:
+                x = self.load(i)
+            except AudioError as exc:
+                self._bad.add(i)
+                warnings.warn(f"skipping clip {i}: {exc}", RuntimeWarning, stacklevel=2)
+                continue
+            r = self.records[i]
+            return x, int(r.label), dict(r.meta, path=str(r.path), index=i)
+        raise AudioError(f"no readable clip left in {self.source} (all {len(self)} failed to decode)")
+
+    @property
+    def labels(self) -> list[int]:
+        """Label of every record (no decoding)."""
+        return [int(r.label) for r in self.records]
+
+    def __repr__(self) -> str:
+        return (f"AudioDataset(source={self.source!r}, clips={len(self)}, classes={len(self.classes)}, "
+                f"sample_rate={self.sample_rate}, duration={self.duration})")
+
+
+def offline_records(name: str, split: str, cache_root: str | os.PathLike | None = None
+                    ) -> tuple[list[Record], list[str]]:
+    """Records and classes of one split of a built offline set.
+
+    Raises
+    ------
+    OfflineSetMissing
+        The set has not been built: the message says to run ``python -m course_lib.data prepare``.
+
+    Notebook: 00_welcome
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    set_dir = offline_dir(name, cache_root)
+    try:
+        man = read_manifest(set_dir)
+    except FileNotFoundError:
+        raise OfflineSetMissing(
+            f"offline set {name!r} is not built (no {set_dir / 'manifest.json'}); build it with\n"
+            f"  python -m course_lib.data prepare --only {name}"
+        ) from None
+    # ASR sets list their vocabulary as classes; their clips have no class (label -1)
+    classify = man.get("task", "classification") == "classification"
+    classes = list(man["classes"])
+    records = []
+    for it in man["items"]:
+        if it["split"] != split:
+            continue
+        meta = {k: v for k, v in it.items() if k not in ("path", "split", "sha256", "label")}
+        meta.update(split=split, label_name=it["label"])
+        records.append(Record(set_dir / it["path"], classes.index(it["label"]) if classify else -1, meta))
+    return records, classes
+
+
+def _profile(profile: str | None) -> str:
+    if profile is not None:
+        return profile
+    from course_lib.runtime import get_runtime
+
+    return get_runtime().profile
+
+
+def load_dataset(name: str, split: str, sample_rate: int = 16000, profile: str | None = None,
+                 duration: float | None = None, cache_root: str | os.PathLike | None = None
+                 ) -> AudioDataset:
+    """One split of a real dataset (with its offline fallback) or of an offline set.
+
+    Parameters
+    ----------
+    name : str
+        A registry name (``course_lib.data.registry.DATASETS``, e.g. ``"speech_commands"``) or an
+        offline set name (``"spoken_digits"``...).
+    split : {"train", "val", "test"}
+        ``"validation"`` is accepted for ``"val"``.
+    sample_rate : int
+        Clips are resampled to this rate in Hz.
+    profile : {"ci", "laptop", "gpu"}, optional
+        Default: the runtime's. ``"ci"`` uses the offline fallback without trying the real data.
+    duration : float, optional
+        Pad/crop every clip to this many seconds.
+    cache_root : path-like, optional
+        Default: the runtime's ``data_dir`` (``$COURSE_DATA`` or ``<repo>/data/cache``).
+
+    Returns
+    -------
+    AudioDataset
+        ``.source`` says what was loaded: ``"real:<name>"`` or ``"offline:<set>"``. When the real
+        data cannot be had, ONE line says so and names the offline set used instead.
+
+    Notebook: 00_welcome
+    """
+    from course_lib.data import offline as _offline
+    from course_lib.data.registry import DATASETS
+
+    split = "val" if split == "validation" else split
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    root = Path(cache_root) if cache_root is not None else default_cache_root()
+    if name in DATASETS:
+        info = DATASETS[name]
+        fallback = info.offline_fallback
+        if _profile(profile) != "ci":
+            from course_lib.data import download, real
+
+            try:
+                folder = download.fetch(info, cache_root=root, progress=True, timeout=10)
+                records, classes = real.index_dataset(info, folder, _REAL_SPLIT[split])
+                return AudioDataset(records, classes, f"real:{name}", sample_rate, duration)
+            except download.DatasetUnavailable as exc:
+                attempts = getattr(exc, "attempts", None)
+                if attempts:  # the last mirror's error says why, e.g. "cannot connect (...)"
+                    reason = f"{len(attempts)} mirror(s) tried, last: {attempts[-1][1]}"
+                else:
+                    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                print(f"{name}: real dataset unavailable ({reason}); using offline set '{fallback}'", flush=True)
+        name = fallback
+    elif name not in _offline.OFFLINE_SETS:
+        raise ValueError(f"unknown dataset {name!r}: choose a real dataset {sorted(DATASETS)} "
+                         f"or an offline set {sorted(_offline.OFFLINE_SETS)}")
+    records, classes = offline_records(name, split, root)
+    return AudioDataset(records, classes, f"offline:{name}", sample_rate, duration)
+
+
+def collate_pad(batch: list[tuple[torch.Tensor, int, dict]]
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[dict]]:
+    """Zero-pad clips of different lengths into one batch (for ``DataLoader(collate_fn=...)``).
+
+    Returns
+    -------
+    waveforms : torch.Tensor
+        float32 ``[B, 1, max_samples]``.
+    lengths : torch.Tensor
+        int64 ``[B]``: each clip's true length in samples (mask the padding with it).
+    labels : torch.Tensor
+        int64 ``[B]``.
+    metas : list of dict
+
+    Notebook: 00_welcome
+    """
+    if not batch:
+        raise ValueError("collate_pad got an empty batch")
+    lengths = torch.tensor([w.shape[-1] for w, _, _ in batch], dtype=torch.int64)
+    out = torch.zeros(len(batch), 1, int(lengths.max()), dtype=torch.float32)
+    for i, (w, _, _) in enumerate(batch):
+        out[i, 0, : w.shape[-1]] = w.reshape(-1)
+    labels = torch.tensor([int(y) for _, y, _ in batch], dtype=torch.int64)
+    return out, lengths, labels, [m for _, _, m in batch]
+
+
+class PackedSplit(Dataset):
+    """A split decoded once into one float32 array (memory-mapped), so epochs never re-decode.
+
+    Items are ``(waveform [1, samples], label, meta)`` like ``AudioDataset``'s.
+
+    Notebook: 00_welcome
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        try:
+            info = json.loads((self.path / "index.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{self.path}: not a packed split (no index.json); make it "
+                                    "with course_lib.data.pack_split(dataset, path)") from None
+        self.audio = np.load(self.path / "audio.npy", mmap_mode="r")
+        self.offsets = np.asarray(info["offsets"], dtype=np.int64)
+        self.label_list = [int(v) for v in info["labels"]]
+        self.metas = info["metas"]
+        self.classes = info["classes"]
+        self.source = info["source"]
+        self.sample_rate = int(info["sample_rate"])
+
+    def __len__(self) -> int:
+        return len(self.label_list)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, dict[str, Any]]:
+        a, b = self.offsets[index], self.offsets[index + 1]
+        x = torch.from_numpy(np.array(self.audio[a:b], dtype=np.float32))[None, :]
+        return x, self.label_list[index], dict(self.metas[index])
+
+    @property
+    def labels(self) -> list[int]:
+        return list(self.label_list)
+
+
+def pack_split(dataset: Dataset, path: str | os.PathLike) -> PackedSplit:
+    """Decode every clip of ``dataset`` once into ``path/audio.npy`` + ``path/index.json``.
+
+    Parameters
+    ----------
+    dataset : AudioDataset (or any Dataset of ``(waveform [1, n], label, meta)``)
+    path : path-like
+        Folder to write (created).
+
+    Returns
+    -------
+    PackedSplit
+        Memory-mapped view of what was written.
+
+    Notebook: 00_welcome
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    clips, labels, metas = [], [], []
+    for i in range(len(dataset)):
+        x, y, meta = dataset[i]
+        clips.append(np.asarray(x, dtype=np.float32).reshape(-1))
+        labels.append(int(y))
+        metas.append({k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool, type(None)))})
+    offsets = np.concatenate([[0], np.cumsum([len(c) for c in clips])]).astype(np.int64)
+    audio = np.concatenate(clips) if clips else np.zeros(0, np.float32)
+    tmp = path / "audio.tmp.npy"
+    np.save(tmp, audio)
+    os.replace(tmp, path / "audio.npy")
+    info = dict(offsets=offsets.tolist(), labels=labels, metas=metas,
+                classes=list(getattr(dataset, "classes", [])), source=getattr(dataset, "source", "unknown"),
+                sample_rate=int(getattr(dataset, "sample_rate", 0)))
+    (path / "index.json").write_text(json.dumps(info), encoding="utf-8")
+    return PackedSplit(path)
+
+
+def dataset_summary(ds: Dataset) -> dict[str, Any]:
+    """Clips per class, without decoding audio (for notebooks to print).
+
+    Returns
+    -------
+    dict
+        ``source``, ``clips``, ``counts`` (``{class name: clips}``; ``"-"`` for label -1).
+
+    Notebook: 00_welcome
+    """
+    labels = ds.labels if hasattr(ds, "labels") else [ds[i][1] for i in range(len(ds))]
+    classes = list(getattr(ds, "classes", []))
+    names = [classes[y] if 0 <= y < len(classes) else "-" for y in labels]
+    counts = Counter(names)
+    order = [c for c in classes if c in counts] + sorted(set(counts) - set(classes))
+    return dict(source=getattr(ds, "source", "unknown"), clips=len(labels),
+                counts={c: counts[c] for c in order})
