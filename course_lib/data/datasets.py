@@ -177,6 +177,30 @@ def offline_records(name: str, split: str, cache_root: str | os.PathLike | None 
     return records, classes
 
 
+def _budget_subset(records: list[Record], profile: str | None) -> list[Record]:
+    """The profile's share of a real training split (``budget.data_fraction``), per class.
+
+    Drawn with a fixed seed so every run of a profile trains on the same clips.
+    """
+    from course_lib.runtime import PROFILES
+
+    fraction = PROFILES[_profile(profile)].data_fraction
+    if fraction >= 1.0:
+        return records
+    rng = np.random.default_rng(0)
+    by_label: dict[int, list[Record]] = {}
+    for r in records:
+        by_label.setdefault(int(r.label), []).append(r)
+    kept = []
+    for label in sorted(by_label):
+        group = by_label[label]
+        n = max(1, int(round(fraction * len(group))))
+        kept.extend(group[i] for i in sorted(rng.choice(len(group), size=n, replace=False)))
+    print(f"using {len(kept)} of {len(records)} training clips ({fraction:.0%}, the profile's data_fraction)",
+          flush=True)
+    return kept
+
+
 def _profile(profile: str | None) -> str:
     if profile is not None:
         return profile
@@ -230,6 +254,8 @@ def load_dataset(name: str, split: str, sample_rate: int = 16000, profile: str |
             try:
                 folder = download.fetch(info, cache_root=root, progress=True, timeout=10)
                 records, classes = real.index_dataset(info, folder, _REAL_SPLIT[split])
+                if split == "train":
+                    records = _budget_subset(records, profile)
                 return AudioDataset(records, classes, f"real:{name}", sample_rate, duration)
             except download.DatasetUnavailable as exc:
                 attempts = getattr(exc, "attempts", None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -202,3 +203,17 @@ def test_available_real_data_is_indexed_with_the_real_split_name(cache, monkeypa
     assert ds.source == f"real:{name}" and len(ds) == 1 and ds.classes == ["low", "high"]
     assert calls == [(name, tmp_path, "validation")]
     assert load_dataset(name, "validation", profile="laptop", cache_root=cache).source == f"real:{name}"
+
+
+def test_real_training_split_follows_the_profile_data_fraction(capsys):
+    from course_lib.data.datasets import _budget_subset
+    from course_lib.data.records import Record
+    from course_lib.runtime import PROFILES
+
+    records = [Record(Path(f"{i}.wav"), i % 4, {}) for i in range(400)]
+    kept = _budget_subset(records, "laptop")
+    assert len(kept) == round(PROFILES["laptop"].data_fraction * 400)
+    assert {r.label for r in kept} == {0, 1, 2, 3}
+    assert _budget_subset(records, "laptop") == kept  # same clips every run
+    assert _budget_subset(records, "gpu") == records
+    assert "data_fraction" in capsys.readouterr().out
