@@ -84,25 +84,38 @@ def plot_spectrogram(spec_db: Any, sr: int, hop_length: int, *, ax: plt.Axes | N
     y_axis : {"linear", "mel", "bins"}
         ``linear``: bins of an STFT (0 .. sr/2 Hz). ``mel``: mel bands, labelled by index.
         ``bins``: raw bin index.
+    n_fft : int, optional
+        FFT length, for the bin spacing ``sr / n_fft`` of the linear axis; by default inferred from
+        ``n_bins = 1 + n_fft // 2``.
+
+    Pixel centres are placed on the frame times ``t * hop_length / sr`` (centred frames) and the bin
+    frequencies, so curves drawn on top line up with the image.
+
+    Notebook: 01_sound_as_signal
     """
     spec = np.asarray(spec_db.detach().cpu() if hasattr(spec_db, "detach") else spec_db)
     ax = ax or plt.subplots(figsize=(9, 3))[1]
     n_bins, n_frames = spec.shape
-    t_end = n_frames * hop_length / sr
+    # Pixel centres sit on the frame times t * hop / sr (centred STFT frames) and, on the linear axis,
+    # on the bin frequencies k * sr / n_fft, so overlays (a predicted pitch, an f0 track) line up.
+    frame_s = hop_length / sr
+    t_end = (n_frames - 0.5) * frame_s
     if y_axis == "linear":
-        extent = [0, t_end, 0, sr / 2]
+        bin_hz = sr / n_fft if n_fft else sr / 2 / max(n_bins - 1, 1)
+        extent = [-frame_s / 2, t_end, -bin_hz / 2, (n_bins - 0.5) * bin_hz]
         ylabel = "frequency (Hz)"
     elif y_axis == "mel":
-        extent = [0, t_end, 0, n_bins]
+        extent = [-frame_s / 2, t_end, 0, n_bins]
         ylabel = "mel band"
     else:
-        extent = [0, t_end, 0, n_bins]
+        extent = [-frame_s / 2, t_end, 0, n_bins]
         ylabel = "bin"
     image = ax.imshow(spec, origin="lower", aspect="auto", extent=extent, cmap="magma")
     ax.set_xlabel("time (s)")
     ax.set_ylabel(ylabel)
-    if fmax is not None and y_axis == "linear":
-        ax.set_ylim(0, fmax)
+    ax.set_xlim(0, t_end)
+    if y_axis == "linear":
+        ax.set_ylim(0, sr / 2 if fmax is None else fmax)
     if title:
         ax.set_title(title)
     if colorbar:

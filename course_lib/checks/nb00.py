@@ -6,6 +6,8 @@ import numpy as np
 
 from course_lib.checks import Case, compare_arrays, exercise_check
 
+__all__ = ["reference_peak_dbfs", "reference_sine"]
+
 
 def reference_sine(frequency_hz: float, duration_s: float, sample_rate: int) -> np.ndarray:
     """A unit-amplitude sine: ``sin(2π f n / sr)`` for ``n = 0 .. round(duration·sr) - 1``."""

@@ -31,8 +31,8 @@ def _check_aliased_frequency(candidate):
         if value is not None and not np.isclose(value, expected, atol=1e-6):
             if np.isclose(value, f % sr) and f % sr > sr / 2:
                 case.fail(f"got {value:g} Hz = f mod sr, expected {expected:g} Hz. A *real* tone at "
-                          "f and at sr - f give the same samples: fold frequencies above sr/2 back "
-                          "down (the answer always lies in [0, sr/2]).")
+                          "f and at sr - f give the same samples (up to a sign): fold frequencies above "
+                          "sr/2 back down (the answer always lies in [0, sr/2]).")
             if np.isclose(value, sr - f) or np.isclose(value, f - sr / 2):
                 case.fail(f"got {value:g} Hz, expected {expected:g} Hz: the alias is the distance "
                           "from f to the *nearest* multiple of sr, |f - k*sr|.")
