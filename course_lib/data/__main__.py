@@ -66,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     t0 = time.time()
     try:
-        offline.prepare(args.only, force=args.force, scale=args.scale, seed=args.seed)
+        # progress bars only on a terminal: in CI logs they are thousands of carriage returns
+        offline.prepare(args.only, force=args.force, scale=args.scale, seed=args.seed,
+                        progress=sys.stderr.isatty())
     except offline.OfflineBuildError as exc:
         print(f"prepare failed: {exc}", file=sys.stderr)
         return 1
