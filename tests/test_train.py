@@ -1,0 +1,349 @@
+"""Tests for course_lib.train: learning, exact resume, safe checkpoints, NaN, precision."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from course_lib import train
+from course_lib.train import History, choose_precision, evaluate, fit, load_checkpoint, save_checkpoint
+
+matplotlib.use("Agg")
+
+
+def blobs(n: int = 480, n_classes: int = 3, dim: int = 8, seed: int = 0):
+    """Gaussian blobs far apart: a task any small MLP separates."""
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.randn(n_classes, dim, generator=g) * 3
+    y = torch.randint(0, n_classes, (n,), generator=g)
+    x = centers[y] + torch.randn(n, dim, generator=g)
+    return torch.utils.data.TensorDataset(x, y)
+
+
+def loaders(batch_size: int = 32, shuffle: bool = True):
+    train_set, val_set = blobs(480, seed=0), blobs(120, seed=0)
+    # Held-out points: same centres (seed), fresh noise.
+    g = torch.Generator().manual_seed(1)
+    xv, yv = val_set.tensors
+    val_set = torch.utils.data.TensorDataset(xv + 0.1 * torch.randn(xv.shape, generator=g), yv)
+    return (torch.utils.data.DataLoader(train_set, batch_size=batch_size, shuffle=shuffle),
+            torch.utils.data.DataLoader(val_set, batch_size=64))
+
+
+def mlp(seed: int = 0, dropout: float = 0.2) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Dropout(dropout), nn.Linear(32, 3))
+
+
+QUIET = dict(device="cpu", progress=False, live_plot=False)
+
+
+def test_learns_separable_task():
+    tl, vl = loaders()
+    model = mlp()
+    history = fit(model, tl, vl, epochs=4, lr=1e-2, seed=0, **QUIET)
+    result = evaluate(model, vl, device="cpu")
+    assert result.accuracy > 0.9, result
+    assert len(history) == 4
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    assert set(history.columns) >= {"epoch", "train_loss", "val_loss", "val_accuracy",
+                                    "val_macro_f1", "lr", "seconds", "samples_per_s"}
+
+
+def test_deterministic_on_cpu():
+    runs = []
+    for _ in range(2):
+        tl, vl = loaders()
+        model = mlp()
+        h = fit(model, tl, vl, epochs=2, lr=1e-2, seed=123, **QUIET)
+        runs.append((h["train_loss"], h["val_loss"], model.state_dict()))
+    assert runs[0][0] == runs[1][0] and runs[0][1] == runs[1][1]
+    for k, v in runs[0][2].items():
+        assert torch.equal(v, runs[1][2][k]), k
+
+
+class InterruptAt:
+    """A batch transform that raises KeyboardInterrupt on its n-th call (a user's Ctrl-C)."""
+
+    def __init__(self, n: int | None) -> None:
+        self.n, self.calls = n, 0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.n is not None and self.calls == self.n:
+            raise KeyboardInterrupt
+        return x
+
+
+# 15 training batches + 2 validation batches per epoch: call 24 is batch 7 of epoch 2 (mid-epoch),
+# call 18 the first batch of epoch 2 (an epoch boundary).
+@pytest.mark.parametrize("call, epoch, batch", [(24, 1, 6), (18, 1, 0)])
+def test_resume_after_interrupt_is_exact(tmp_path, call, epoch, batch):
+    kwargs = dict(epochs=3, lr=1e-2, seed=7, restore_best=False, **QUIET)
+    tl, vl = loaders()
+    reference = mlp(seed=1)
+    ref_history = fit(reference, tl, vl, **kwargs)
+
+    ckpt = tmp_path / "run"
+    tl, vl = loaders()
+    interrupted = mlp(seed=1)
+    with pytest.raises(KeyboardInterrupt):
+        fit(interrupted, tl, vl, checkpoint=ckpt, batch_transform=InterruptAt(call), **kwargs)
+    state, _ = load_checkpoint(ckpt)
+    assert state["position"]["epoch"] == epoch and state["position"]["batch"] == batch
+
+    # A fresh process: new model object with other weights, other global RNG state.
+    torch.manual_seed(999)
+    np.random.seed(999)
+    tl, vl = loaders()
+    resumed = mlp(seed=2)
+    history = fit(resumed, tl, vl, checkpoint=ckpt, batch_transform=InterruptAt(None), **kwargs)
+    for k, v in reference.state_dict().items():
+        assert torch.equal(v, resumed.state_dict()[k]), k
+    assert history["train_loss"] == ref_history["train_loss"]
+    assert history["val_accuracy"] == ref_history["val_accuracy"]
+
+
+def test_time_budget_stop_then_resume_is_exact(tmp_path):
+    kwargs = dict(epochs=2, lr=1e-2, seed=3, schedule="cosine", optimizer="sgd",
+                  restore_best=False, **QUIET)
+    tl, vl = loaders()
+    reference = mlp(seed=1)
+    fit(reference, tl, vl, **kwargs)
+
+    tl, vl = loaders()
+    first = mlp(seed=1)
+    h = fit(first, tl, vl, checkpoint=tmp_path, max_seconds=0.0, **kwargs)
+    assert "time budget" in h.stopped and len(h) == 1
+    resumed = mlp(seed=5)
+    h2 = fit(resumed, tl, vl, checkpoint=tmp_path, **kwargs)
+    assert len(h2) == 2 and not h2.stopped
+    for k, v in reference.state_dict().items():
+        assert torch.equal(v, resumed.state_dict()[k]), k
+
+
+def test_finished_run_is_not_retrained(tmp_path):
+    tl, vl = loaders()
+    model = mlp()
+    fit(model, tl, vl, epochs=2, lr=1e-2, checkpoint=tmp_path, **QUIET)
+    again = mlp(seed=9)
+    h = fit(again, tl, vl, epochs=2, lr=1e-2, checkpoint=tmp_path, **QUIET)
+    assert len(h) == 2
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, again.state_dict()[k]), k
+
+
+def test_other_settings_do_not_resume(tmp_path):
+    tl, vl = loaders()
+    fit(mlp(), tl, vl, epochs=1, lr=1e-2, checkpoint=tmp_path, **QUIET)
+    with pytest.warns(RuntimeWarning, match="another model or other settings"):
+        h = fit(mlp(), tl, vl, epochs=1, lr=5e-3, checkpoint=tmp_path, **QUIET)
+    assert len(h) == 1
+
+
+def test_truncated_checkpoint_is_never_loaded(tmp_path):
+    save_checkpoint({"complete": True, "which": torch.tensor(1)}, tmp_path)
+    save_checkpoint({"complete": True, "which": torch.tensor(2)}, tmp_path)
+    last = tmp_path / "last.pt"
+    data = last.read_bytes()
+    last.write_bytes(data[: len(data) // 2])
+    with pytest.warns(RuntimeWarning, match="last.pt"):
+        state, path = load_checkpoint(tmp_path)
+    assert path.name == "previous.pt" and int(state["which"]) == 1
+
+
+def test_crash_mid_write_keeps_the_good_checkpoint(tmp_path, monkeypatch):
+    save_checkpoint({"complete": True, "which": torch.tensor(1)}, tmp_path)
+    real_save = torch.save
+
+    def dying_save(obj, fh):
+        real_save(obj, fh)
+        fh.truncate(10)  # the process dies with a partial file on disk
+        raise OSError("disconnected")
+
+    monkeypatch.setattr(torch, "save", dying_save)
+    with pytest.raises(OSError):
+        save_checkpoint({"complete": True, "which": torch.tensor(2)}, tmp_path)
+    monkeypatch.undo()
+    state, path = load_checkpoint(tmp_path)
+    assert path.name == "last.pt" and int(state["which"]) == 1
+
+
+def test_fit_falls_back_to_previous_checkpoint(tmp_path):
+    tl, vl = loaders()
+    kwargs = dict(epochs=2, lr=1e-2, checkpoint=tmp_path, checkpoint_every_s=0.0, **QUIET)
+    fit(mlp(), tl, vl, **kwargs)
+    (tmp_path / "last.pt").write_bytes(b"not a checkpoint")
+    with pytest.warns(RuntimeWarning, match="last.pt"):
+        h = fit(mlp(), tl, vl, **kwargs)
+    assert len(h) == 2
+
+
+def test_checkpoint_loads_with_weights_only(tmp_path):
+    tl, vl = loaders()
+    fit(mlp(), tl, vl, epochs=1, lr=1e-2, checkpoint=tmp_path, **QUIET)
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert state["complete"] and "rng" in state and "optimizer" in state
+
+
+def test_nan_loss_names_epoch_and_step():
+    x, y = blobs(64).tensors
+    x = x.clone()
+    x[40] = float("nan")  # batch 3 (of size 16) when not shuffled
+    tl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
+    with pytest.raises(FloatingPointError, match=r"epoch 1, step 3 .*lower lr"):
+        fit(mlp(), tl, epochs=2, lr=1e-2, **QUIET)
+
+
+def test_bf16_autocast_on_cpu():
+    tl, vl = loaders()
+    model = mlp()
+    seen: list[torch.dtype] = []
+    model[0].register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    h = fit(model, tl, vl, epochs=1, lr=1e-2, amp=True, **QUIET)
+    assert h.precision == "bfloat16"
+    assert seen and all(d == torch.bfloat16 for d in seen)
+    assert model[0].weight.dtype == torch.float32  # master weights stay float32
+    assert math.isfinite(h["train_loss"][0])
+
+
+@pytest.mark.parametrize(
+    "device, amp, bf16, dtype, scaler",
+    [
+        ("cpu", True, None, torch.bfloat16, False),
+        ("cpu", False, None, None, False),
+        ("cuda", True, True, torch.bfloat16, False),   # A100, H100, L4
+        ("cuda", True, False, torch.float16, True),    # T4, V100: fp16 needs loss scaling
+        ("cuda", False, False, None, False),
+        ("mps", True, None, None, False),
+    ],
+)
+def test_choose_precision(device, amp, bf16, dtype, scaler):
+    p = choose_precision(device, amp, cuda_bf16_supported=bf16)
+    assert p.dtype == dtype and p.use_scaler == scaler
+
+
+def test_grad_scaler_not_built_on_cpu(monkeypatch):
+    built = []
+    monkeypatch.setattr(torch.amp, "GradScaler", lambda *a, **k: built.append(a))
+    tl, _ = loaders()
+    fit(mlp(), tl, epochs=1, lr=1e-2, amp=True, **QUIET)
+    assert built == []
+
+
+def test_early_stopping_and_restore_best():
+    tl, vl = loaders()
+    model = mlp()
+    # lr 0 after a good start: the metric cannot improve, so patience 1 stops at epoch 2.
+    fit(model, tl, vl, epochs=2, lr=1e-2, **QUIET)
+    h = fit(model, tl, vl, epochs=6, lr=1e-9, schedule=None, metric="loss",
+            early_stopping_patience=1, **QUIET)
+    assert "early stopping" in h.stopped and len(h) < 6
+    assert h.best is not None and h.best["val_loss"] == min(h["val_loss"])
+
+
+def test_autoencoder_target_input_and_batch_transform():
+    x = torch.randn(64, 1, 8, 12)
+    tl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x), batch_size=16)
+    from course_lib.models import ConvAutoencoder
+
+    torch.manual_seed(0)
+    model = ConvAutoencoder(channels=(4, 8), code_channels=2)
+    scale = nn.Identity()
+    h = fit(model, tl, tl, epochs=3, lr=3e-3, loss_fn=nn.MSELoss(), target="input",
+            metric="loss", batch_transform=scale, **QUIET)
+    assert h["train_loss"][-1] < h["train_loss"][0]
+    assert "val_accuracy" not in h.columns
+
+
+def test_history_table_plot_and_live_display(capsys):
+    tl, vl = loaders()
+    h = fit(mlp(), tl, vl, epochs=2, lr=1e-2, device="cpu", progress=True, live_plot=False)
+    out = capsys.readouterr().out
+    assert "epoch 1/2" in out and "val_accuracy" in out  # one log line per epoch
+    table = h.to_table()
+    assert table.splitlines()[0].split()[:3] == ["epoch", "train_loss", "val_loss"]
+    assert "*" in table
+    fig = h.plot()
+    assert fig.axes[0].get_xlabel() == "epoch" and fig.axes[0].get_ylabel()
+    h2 = fit(mlp(), tl, vl, epochs=1, lr=1e-2, device="cpu", progress=False, live_plot=True)
+    assert len(h2) == 1
+    restored = History()
+    restored.load_state_dict(h.state_dict())
+    assert restored["val_loss"] == h["val_loss"]
+
+
+def test_evaluate_matches_sklearn():
+    sk = pytest.importorskip("sklearn.metrics")
+    tl, vl = loaders()
+    model = mlp()
+    fit(model, tl, vl, epochs=1, lr=3e-3, **QUIET)
+    result = evaluate(model, vl, device="cpu", classes=["a", "b", "c"],
+                      loss_fn=nn.CrossEntropyLoss())
+    logits, y = train.predict(model, vl, device="cpu")
+    pred = logits.argmax(1).numpy()
+    assert result.accuracy == pytest.approx(sk.accuracy_score(y, pred))
+    assert result.macro_f1 == pytest.approx(sk.f1_score(y, pred, average="macro",
+                                                        labels=[0, 1, 2], zero_division=0))
+    np.testing.assert_array_equal(result.confusion, sk.confusion_matrix(y, pred, labels=[0, 1, 2]))
+    assert "precision" in result.per_class_table()
+    fig = result.plot_confusion()
+    assert fig.axes[0].get_xlabel() == "predicted class"
+    assert math.isfinite(result.loss)
+
+
+def test_bad_arguments_are_explained():
+    tl, vl = loaders()
+    with pytest.raises(ValueError, match="optimizer"):
+        fit(mlp(), tl, epochs=1, optimizer="adam?", **QUIET)
+    with pytest.raises(ValueError, match="schedule"):
+        fit(mlp(), tl, epochs=1, schedule="step", **QUIET)
+    with pytest.raises(ValueError, match="training set empty"):
+        fit(mlp(), [], epochs=1, **QUIET)
+    with pytest.raises(TypeError, match="batch"):
+        fit(mlp(), ["not a batch"], epochs=1, **QUIET)
+
+
+def test_make_loader_pins_only_for_cuda():
+    ds = blobs(32)
+    assert not train.make_loader(ds, 8, device="cpu").pin_memory
+    assert os.cpu_count()  # make_loader needs no runtime when a device is given
+
+
+def test_collate_pad_batches_are_understood():
+    x = torch.randn(4, 1, 100)
+    batch = (x, torch.full((4,), 100), torch.tensor([0, 1, 2, 1]), [{}] * 4)
+    got_x, got_y = train._split_batch(batch)
+    assert got_x is x and got_y.tolist() == [0, 1, 2, 1]
+    assert train._split_batch((x, torch.tensor([1, 0, 1, 0]), {"path": ["a"] * 4}))[1].tolist() \
+        == [1, 0, 1, 0]
+
+
+def test_auto_checkpoint_goes_to_the_runtime_folder(tmp_path, monkeypatch):
+    import dataclasses
+
+    from course_lib import runtime
+
+    rt = dataclasses.replace(runtime.get_runtime(), checkpoint_dir=tmp_path)
+    monkeypatch.setattr(runtime, "_RUNTIME", rt)
+    tl, vl = loaders()
+    fit(mlp(), tl, vl, epochs=1, lr=1e-2, checkpoint="auto", **QUIET)
+    folders = list(tmp_path.iterdir())
+    assert len(folders) == 1 and folders[0].name.startswith("Sequential-")
+    assert (folders[0] / "last.pt").exists()
+
+
+def test_bench_train_runs_and_reports(capsys):
+    """The benchmark's two pipelines run end to end (numbers are reported, never asserted)."""
+    from course_lib import bench
+
+    assert bench.main(["train", "--clips", "8", "--batch-size", "4", "--epochs", "1",
+                       "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "naive" in out and "packed" in out and "speed-up" in out
