@@ -6,6 +6,8 @@ One module per family, in course order; this package re-exports their public nam
   ``RawWaveformCNN``, ``LogMelCNN`` (05, 06)
 - ``tf_cnn``: time-frequency blocks and ``FullyConvClassifier`` (07)
 - ``autoencoder``: ``ConvAutoencoder`` (05, 10)
+- ``temporal``: RNN/TCN/Transformer classifiers, attention pooling, CTC, streaming (09)
+- ``gnn``: torch-geometric graph classifiers (08)
 """
 
 from course_lib.models.autoencoder import ConvAutoencoder
@@ -18,6 +20,28 @@ from course_lib.models.cnn import (
     conv_output_length,
     count_parameters,
     receptive_field,
+)
+from course_lib.models.gnn import (
+    ChebNetClassifier,
+    GATClassifier,
+    GCNClassifier,
+    GraphClassifier,
+)
+from course_lib.models.temporal import (
+    AttentionPooling,
+    CausalConv1d,
+    CTCModel,
+    FrameTagger,
+    PositionalEncoding,
+    RNNClassifier,
+    StreamingTCN,
+    TCN,
+    TCNClassifier,
+    TransformerClassifier,
+    ctc_loss,
+    greedy_ctc_decode,
+    lengths_to_mask,
+    stream_process,
 )
 from course_lib.models.tf_cnn import (
     FrequencyAwareConv,
@@ -45,4 +69,24 @@ __all__ = [
     "frequency_position",
     # autoencoder
     "ConvAutoencoder",
+    # temporal
+    "lengths_to_mask",
+    "AttentionPooling",
+    "RNNClassifier",
+    "CausalConv1d",
+    "TCN",
+    "TCNClassifier",
+    "StreamingTCN",
+    "stream_process",
+    "PositionalEncoding",
+    "TransformerClassifier",
+    "CTCModel",
+    "ctc_loss",
+    "greedy_ctc_decode",
+    "FrameTagger",
+    # gnn
+    "GraphClassifier",
+    "ChebNetClassifier",
+    "GCNClassifier",
+    "GATClassifier",
 ]
