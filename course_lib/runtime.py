@@ -30,6 +30,7 @@ __all__ = [
     "PROFILES",
     "Runtime",
     "get_runtime",
+    "data_root",
     "in_colab",
     "pick_amp_dtype",
     "pick_device",
@@ -196,6 +197,12 @@ def seed_everything(seed: int) -> None:
 
 def _drive_mounted() -> bool:
     return DRIVE_ROOT.is_dir()
+
+
+def data_root() -> Path:
+    """The data cache folder, decided now: ``COURSE_DATA``, else Google Drive on Colab when
+    mounted, else ``<repo>/data/cache``. The one place this is decided; the data layer calls it."""
+    return _default_data_dir(in_colab())
 
 
 def _default_data_dir(on_colab: bool) -> Path:

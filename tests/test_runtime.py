@@ -70,3 +70,15 @@ def test_drive_is_used_on_colab_when_mounted(monkeypatch, tmp_path):
     assert runtime._default_data_dir(on_colab=True).is_relative_to(tmp_path)
     assert runtime._default_checkpoint_dir(on_colab=True).is_relative_to(tmp_path)
     assert not runtime._default_data_dir(on_colab=False).is_relative_to(tmp_path)
+
+
+def test_one_data_root_for_runtime_downloads_and_offline_sets(monkeypatch, tmp_path):
+    from course_lib.data import download
+    from course_lib.data.offline import common
+
+    monkeypatch.setenv("COURSE_DATA", str(tmp_path))
+    assert runtime.data_root() == tmp_path
+    assert download.cache_root() == tmp_path
+    assert common.default_cache_root() == tmp_path
+    monkeypatch.delenv("COURSE_DATA")
+    assert download.cache_root() == common.default_cache_root() == runtime.repo_root() / "data" / "cache"

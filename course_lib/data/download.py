@@ -101,8 +101,8 @@ def cache_root(root: str | os.PathLike[str] | None = None) -> Path:
     Parameters
     ----------
     root : path-like, optional
-        Explicit folder. Without it: the ``COURSE_DATA`` environment variable, else
-        ``<repo>/data/cache`` next to the ``course_lib`` package.
+        Explicit folder. Without it: :func:`course_lib.runtime.data_root` (``COURSE_DATA``, Google
+        Drive on Colab when mounted, else ``<repo>/data/cache``).
 
     Returns
     -------
@@ -115,10 +115,9 @@ def cache_root(root: str | os.PathLike[str] | None = None) -> Path:
     """
     if root is not None:
         return Path(root).expanduser()
-    env = os.environ.get("COURSE_DATA")
-    if env:
-        return Path(env).expanduser()
-    return Path(__file__).resolve().parents[2] / "data" / "cache"
+    from course_lib.runtime import data_root  # lazy: the runtime imports torch
+
+    return data_root()
 
 
 def dataset_dir(name_or_info: str | DatasetInfo, root: str | os.PathLike[str] | None = None) -> Path:

@@ -58,9 +58,9 @@ def default_cache_root() -> Path:
 
     Notebook: 00_welcome
     """
-    from course_lib.runtime import get_runtime  # lazy: it imports torch, which builders never need
+    from course_lib.runtime import data_root  # lazy: it imports torch, which builders never need
 
-    return Path(get_runtime().data_dir)
+    return data_root()
 
 
 def offline_dir(name: str, cache_root: str | os.PathLike | None = None) -> Path:
