@@ -347,3 +347,11 @@ def test_bench_train_runs_and_reports(capsys):
                        "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "naive" in out and "packed" in out and "speed-up" in out
+
+
+def test_bench_can_store_clips_at_a_dataset_rate():
+    from course_lib.bench import bench_train
+
+    result = bench_train(n_clips=8, batch_size=4, epochs=1, device="cpu", file_rate=44100)
+    assert "44100 Hz" in result.source
+    assert result.naive_input > 0 and result.packed_input > 0
