@@ -36,22 +36,15 @@ install: $(STAMP) system-packages
 
 # espeak-ng, flite, festival, fluidsynth and a GM sound font build the offline data sets.
 system-packages: $(STAMP)
-	@missing="$$($(PY) -m course_lib.data system-packages --missing)"; \
-	if [ -z "$$missing" ]; then exit 0; fi; \
-	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "installing system packages: $$missing"; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null) \
-		|| { echo "apt-get could not install: $$missing"; exit 1; }; \
-	else \
-		echo "The offline data sets need these Debian/Ubuntu packages: $$missing"; \
-		echo "Install them with:  sudo apt-get install $$missing   (macOS: brew install espeak-ng flite fluid-synth)"; \
-		echo "Without them, notebooks use the real datasets when they can be downloaded."; \
-	fi
+	@$(PY) -m course_lib.data system-packages --install || [ "$(MAKECMDGOALS)" = lab ]
 
 data: install
 	$(PY) -m course_lib.data prepare
 
-lab: data
+# The lab opens even where the offline sets cannot be built (no apt, no root): the notebooks then
+# use the real datasets, downloading them when they can.
+lab: install
+	-$(PY) -m course_lib.data prepare
 	@root_flag=""; [ "$$(id -u)" = 0 ] && root_flag="--allow-root"; \
 	$(VENV)/bin/jupyter lab $$root_flag --notebook-dir=. notebooks/00_welcome.ipynb
 

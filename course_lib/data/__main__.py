@@ -2,7 +2,7 @@
 
     python -m course_lib.data list                     real datasets and offline sets, present or not
     python -m course_lib.data prepare [--only NAME] [--force] [--scale S]
-    python -m course_lib.data system-packages [--missing]   Debian packages the builders run
+    python -m course_lib.data system-packages [--missing | --install]   Debian packages the builders run
 
 Notebook: 00_welcome
 """
@@ -57,9 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     sp = sub.add_parser("system-packages", help="print the Debian packages the builders need")
     sp.add_argument("--missing", action="store_true", help="print only those not installed here")
+    sp.add_argument("--install", action="store_true",
+                    help="install the missing ones with apt (as root on Debian/Ubuntu), else say how")
     args = ap.parse_args(argv)
     if args.cmd == "list":
         return _list()
+    if args.cmd == "system-packages" and args.install:
+        return 0 if offline.install_system_packages() else 1
     if args.cmd == "system-packages":
         pkgs = offline.missing_system_packages().values() if args.missing else offline.SYSTEM_PACKAGES.values()
         print(" ".join(sorted(set(pkgs))))

@@ -210,8 +210,8 @@ def _profile(profile: str | None) -> str:
 
 
 def load_dataset(name: str, split: str, sample_rate: int = 16000, profile: str | None = None,
-                 duration: float | None = None, cache_root: str | os.PathLike | None = None
-                 ) -> AudioDataset:
+                 duration: float | None = None, cache_root: str | os.PathLike | None = None,
+                 build_missing: bool = True) -> AudioDataset:
     """One split of a real dataset (with its offline fallback) or of an offline set.
 
     Parameters
@@ -229,6 +229,9 @@ def load_dataset(name: str, split: str, sample_rate: int = 16000, profile: str |
         Pad/crop every clip to this many seconds.
     cache_root : path-like, optional
         Default: the runtime's ``data_dir`` (``$COURSE_DATA`` or ``<repo>/data/cache``).
+    build_missing : bool
+        Build an offline set that is needed but not built yet (first use on a fresh machine or on
+        Colab), when the system tools are there; otherwise :class:`OfflineSetMissing` says how.
 
     Returns
     -------
@@ -268,8 +271,34 @@ def load_dataset(name: str, split: str, sample_rate: int = 16000, profile: str |
     elif name not in _offline.OFFLINE_SETS:
         raise ValueError(f"unknown dataset {name!r}: choose a real dataset {sorted(DATASETS)} "
                          f"or an offline set {sorted(_offline.OFFLINE_SETS)}")
-    records, classes = offline_records(name, split, root)
+    try:
+        records, classes = offline_records(name, split, root)
+    except OfflineSetMissing as missing:
+        if not build_missing:
+            raise
+        _build_on_first_use(name, root, missing)
+        records, classes = offline_records(name, split, root)
     return AudioDataset(records, classes, f"offline:{name}", sample_rate, duration)
+
+
+def _build_on_first_use(name: str, root: Path, missing: OfflineSetMissing) -> None:
+    """Build one offline set the first time it is asked for, or explain what it needs."""
+    from course_lib.data import offline as _offline
+
+    from course_lib.runtime import in_colab
+
+    tools = _offline.missing_system_packages([name])
+    if tools and in_colab() and _offline.install_system_packages():
+        tools = {}  # Colab runs as root with apt: install what the builder needs, once per session
+    if tools:
+        packages = " ".join(sorted(set(tools.values())))
+        raise OfflineSetMissing(
+            f"{missing}\nIt needs system packages this machine lacks: {packages}. Install them with\n"
+            f"  python -m course_lib.data system-packages --install   (as root; on Colab: "
+            f"!python -m course_lib.data system-packages --install)\n"
+            f"or: sudo apt-get install {packages}") from None
+    print(f"offline set '{name}' is not built yet: building it now (first use only)", flush=True)
+    _offline.prepare(only=[name], cache_root=root, progress=True)
 
 
 def collate_pad(batch: list[tuple[torch.Tensor, int, dict]]

@@ -74,7 +74,35 @@ def test_bad_names_and_splits(cache, tmp_path_factory):
         load_dataset("no_such_set", "train", cache_root=cache)
     empty = tmp_path_factory.mktemp("empty")
     with pytest.raises(OfflineSetMissing, match="python -m course_lib.data prepare"):
-        load_dataset("sound_events", "train", cache_root=empty)
+        load_dataset("sound_events", "train", cache_root=empty, build_missing=False)
+
+
+def test_a_missing_offline_set_is_built_on_first_use(cache, tmp_path_factory, monkeypatch, capsys):
+    import shutil
+
+    from course_lib.data import offline
+
+    empty = tmp_path_factory.mktemp("fresh")
+    calls = []
+
+    def fake_prepare(only, cache_root, progress):  # stands in for the minutes-long real build
+        calls.append((only, cache_root))
+        shutil.copytree(offline_dir("spoken_digits", cache), offline_dir("spoken_digits", cache_root))
+
+    monkeypatch.setattr(offline, "missing_system_packages", lambda names=None: {})
+    monkeypatch.setattr(offline, "prepare", fake_prepare)
+    ds = load_dataset("spoken_digits", "train", cache_root=empty)
+    assert len(ds) == 6 and calls == [(["spoken_digits"], empty)]
+    assert "first use" in capsys.readouterr().out
+
+
+def test_a_missing_offline_set_without_tools_says_what_to_install(tmp_path, monkeypatch):
+    from course_lib.data import offline
+
+    monkeypatch.setattr(offline, "missing_system_packages", lambda names=None: {"espeak-ng": "espeak-ng"})
+    with pytest.raises(OfflineSetMissing, match="system-packages --install") as err:
+        load_dataset("spoken_digits", "train", cache_root=tmp_path)
+    assert "espeak-ng" in str(err.value)
 
 
 def _registry_name_with_fallback(fallback: str) -> str:

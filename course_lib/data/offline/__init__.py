@@ -44,6 +44,7 @@ __all__ = [
     "verify_manifest",
     "missing_system_packages",
     "install_hint",
+    "install_system_packages",
     "prepare",
 ]
 
@@ -85,6 +86,36 @@ def missing_system_packages(names: list[str] | None = None) -> dict[str, str]:
             if tool == "fluidsynth":
                 needed[SOUND_FONT] = SYSTEM_PACKAGES[SOUND_FONT]
     return {t: pkg for t, pkg in sorted(needed.items()) if not _tool_present(t)}
+
+
+def install_system_packages() -> bool:
+    """Install the missing Debian packages with apt when running as root on Debian/Ubuntu.
+
+    Elsewhere print the command to run. Returns True when nothing is missing afterwards.
+    Used by ``make`` (``system-packages --install``) and by the notebooks' setup cell on Colab.
+
+    Notebook: 00_welcome
+    """
+    import subprocess
+
+    missing = missing_system_packages()
+    if not missing:
+        return True
+    pkgs = sorted(set(missing.values()))
+    if getattr(os, "geteuid", lambda: 1)() == 0 and shutil.which("apt-get"):
+        print(f"installing system packages for the offline data sets: {' '.join(pkgs)}", flush=True)
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        ok = (subprocess.run(["apt-get", "update", "-qq"], env=env).returncode == 0
+              and subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *pkgs],
+                                 env=env, stdout=subprocess.DEVNULL).returncode == 0)
+        if ok and not missing_system_packages():
+            return True
+        print(f"apt-get could not install: {' '.join(pkgs)}", flush=True)
+        return False
+    print(install_hint(missing))
+    print("(macOS: brew install espeak-ng flite fluid-synth.) Without them the notebooks use the real "
+          "datasets, which they download when they can.", flush=True)
+    return False
 
 
 def install_hint(missing: dict[str, str]) -> str:
