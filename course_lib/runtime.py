@@ -75,7 +75,7 @@ class Budget:
 
 
 PROFILES: dict[str, Budget] = {
-    "ci": Budget(epochs=4, data_fraction=1.0, batch_size=64, max_clips=600,
+    "ci": Budget(epochs=10, data_fraction=1.0, batch_size=64, max_clips=600,
                  time_budget_s=20.0, num_workers=0),
     "laptop": Budget(epochs=15, data_fraction=0.25, batch_size=64, max_clips=None,
                      time_budget_s=600.0, num_workers=2),
