@@ -20,6 +20,7 @@ __all__ = [
     "PackedSplit",
     "Record",
     "collate_pad",
+    "decode_split",
     "dataset_summary",
     "load_dataset",
     "offline_records",

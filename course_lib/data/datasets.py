@@ -32,6 +32,7 @@ __all__ = [
     "load_dataset",
     "offline_records",
     "collate_pad",
+    "decode_split",
     "pack_split",
     "dataset_summary",
 ]
@@ -82,6 +83,7 @@ class AudioDataset(Dataset):
         self.source = source
         self.sample_rate = int(sample_rate)
         self.duration = duration
+        self.note = ""  # what this data is, for notebooks to print (set by load_dataset)
         self.records: list[Record] = []
         self.skipped: list[Path] = []  # files dropped at index time (each was warned about)
         for r in records:
@@ -248,9 +250,11 @@ def load_dataset(name: str, split: str, sample_rate: int = 16000, profile: str |
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     root = Path(cache_root) if cache_root is not None else default_cache_root()
+    stands_in_for = None
     if name in DATASETS:
         info = DATASETS[name]
         fallback = info.offline_fallback
+        stands_in_for = info.title
         if _profile(profile) != "ci":
             from course_lib.data import download, real
 
@@ -259,7 +263,9 @@ def load_dataset(name: str, split: str, sample_rate: int = 16000, profile: str |
                 records, classes = real.index_dataset(info, folder, _REAL_SPLIT[split])
                 if split == "train":
                     records = _budget_subset(records, profile)
-                return AudioDataset(records, classes, f"real:{name}", sample_rate, duration)
+                dataset = AudioDataset(records, classes, f"real:{name}", sample_rate, duration)
+                dataset.note = f"{info.title} ({info.license}); splits: {info.splits}"
+                return dataset
             except download.DatasetUnavailable as exc:
                 attempts = getattr(exc, "attempts", None)
                 if attempts:  # the last mirror's error says why, e.g. "cannot connect (...)"
@@ -278,7 +284,20 @@ def load_dataset(name: str, split: str, sample_rate: int = 16000, profile: str |
             raise
         _build_on_first_use(name, root, missing)
         records, classes = offline_records(name, split, root)
-    return AudioDataset(records, classes, f"offline:{name}", sample_rate, duration)
+    dataset = AudioDataset(records, classes, f"offline:{name}", sample_rate, duration)
+    dataset.note = _offline_note(name, root, stands_in_for)
+    return dataset
+
+
+def _offline_note(name: str, root: Path, stands_in_for: str | None) -> str:
+    from course_lib.data.offline.common import offline_dir, read_manifest
+
+    manifest = read_manifest(offline_dir(name, root))
+    note = f"offline set '{name}' ({manifest.get('synthetic', '')}): {manifest.get('description', '')}"
+    if stands_in_for:
+        note += (f" In this run it stands in for {stands_in_for}; results on it say nothing about "
+                 f"that dataset.")
+    return note
 
 
 def _build_on_first_use(name: str, root: Path, missing: OfflineSetMissing) -> None:
@@ -299,6 +318,33 @@ def _build_on_first_use(name: str, root: Path, missing: OfflineSetMissing) -> No
             f"or: sudo apt-get install {packages}") from None
     print(f"offline set '{name}' is not built yet: building it now (first use only)", flush=True)
     _offline.prepare(only=[name], cache_root=root, progress=True)
+
+
+def decode_split(dataset: Dataset, max_clips: int | None = None, seed: int = 0
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode a split once into memory: zero-padded waveforms and labels, in a seeded order.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        Items ``(waveform [1, n], label, meta)`` (an :class:`AudioDataset`).
+    max_clips : int, optional
+        Keep at most this many clips (the profile's ``budget.max_clips``).
+    seed : int
+        Seed of the random order (so a capped split is a random, repeatable subset).
+
+    Returns
+    -------
+    waveforms : torch.Tensor
+        float32 ``[N, 1, max_samples]``.
+    labels : torch.Tensor
+        int64 ``[N]``.
+
+    Notebook: 05_from_filters_to_cnns (epochs then never re-decode files)
+    """
+    order = np.random.default_rng(seed).permutation(len(dataset))[:max_clips]
+    waveforms, _, labels, _ = collate_pad([dataset[int(i)] for i in order])
+    return waveforms, labels
 
 
 def collate_pad(batch: list[tuple[torch.Tensor, int, dict]]

@@ -245,3 +245,16 @@ def test_real_training_split_follows_the_profile_data_fraction(capsys):
     assert _budget_subset(records, "laptop") == kept  # same clips every run
     assert _budget_subset(records, "gpu") == records
     assert "data_fraction" in capsys.readouterr().out
+
+
+def test_decode_split_and_the_note_on_what_the_data_is(cache):
+    from course_lib.data import decode_split
+
+    ds = load_dataset("spoken_digits", "train", cache_root=cache)
+    assert "synthetic tones" in ds.note
+    waves, labels = decode_split(ds, max_clips=4, seed=1)
+    assert waves.shape[:2] == (4, 1) and labels.shape == (4,)
+    again, _ = decode_split(ds, max_clips=4, seed=1)
+    assert torch.equal(waves, again)
+    full, _ = decode_split(ds)
+    assert len(full) == len(ds)
