@@ -258,8 +258,6 @@ def setup(seed: int = 0, profile: str | None = None, *, verbose: bool = True) ->
     name = read_profile(profile, device)
     if name == "ci":
         device = torch.device("cpu")  # CI is CPU-only by definition, even on a GPU machine
-    if on_colab and _drive_mounted():
-        os.environ.setdefault(DATA_ENV, str(_default_data_dir(True)))
     seed_everything(seed)
     rt = Runtime(
         profile=name,
