@@ -1,31 +1,65 @@
-"""Checks of notebooks 01 and 02: the references pass, classic mistakes get a specific hint."""
+"""Checks of notebooks 00-02 accept right answers computed independently of course_lib.
+
+Each oracle below reaches the answer another way (a brute-force search, numpy/scipy's own
+transforms), so a check whose reference drifted would reject it. The classic wrong answers and
+their hints are in test_checks_mistakes.py.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.linalg
+import scipy.signal
 
 from course_lib import checks as check
-from course_lib import dsp
 
 
-def _hint(exercise_id: str, fn) -> str:
-    result = check.exercise(exercise_id, fn, quiet=True, strict=False)
-    assert not result, f"{exercise_id}: a wrong answer passed"
-    assert "Traceback" not in result.message
-    return result.message
+def aliased_frequency_by_search(f_hz, sr):
+    """The distance from f to the nearest multiple of sr, by trying every multiple."""
+    f = np.atleast_1d(np.abs(np.asarray(f_hz, dtype=float)))
+    multiples = sr * np.arange(0, int(f.max() // sr) + 2)
+    out = np.abs(f[:, None] - multiples[None, :]).min(axis=1)
+    return float(out[0]) if np.ndim(f_hz) == 0 else out
 
 
-@pytest.mark.parametrize("exercise_id,reference", [
-    ("01.1", dsp.aliased_frequency),
-    ("01.2", dsp.quantize),
-    ("01.3", lambda x, noise, snr_db: dsp.add_noise(x, noise, snr_db)),
-    ("02.1", dsp.dft_matrix),
-    ("02.2", dsp.fft_convolve),
-    ("02.3", dsp.convolution_matrix),
+def quantize_by_level_table(x, bits):
+    """Pick, for each sample, the centre of its step from an explicit table of the 2**bits levels."""
+    delta = 2.0 / 2**bits
+    levels = -1 + delta / 2 + delta * np.arange(2**bits)
+    index = np.clip(np.floor((np.asarray(x) + 1) / delta), 0, 2**bits - 1).astype(int)
+    return levels[index]
+
+
+def add_noise_by_rms(x, noise, snr_db):
+    """Scale the noise so that rms(x) / rms(g * noise) = 10**(snr_db / 20)."""
+    rms = lambda s: np.sqrt(np.mean(s**2))  # noqa: E731
+    return x + noise * rms(x) / rms(noise) * 10 ** (-snr_db / 20)
+
+
+def dft_matrix_from_numpy_fft(n):
+    """Column m of W is the FFT of the m-th unit vector."""
+    return np.fft.fft(np.eye(n), axis=0)
+
+
+def toeplitz_from_scipy(h, n_input):
+    h = np.asarray(h, dtype=float)
+    return scipy.linalg.toeplitz(np.r_[h, np.zeros(n_input - 1)], np.r_[h[0], np.zeros(n_input - 1)])
+
+
+@pytest.mark.parametrize("exercise_id,oracle", [
+    ("00.1", lambda f, d, sr: np.sin(2 * np.pi * f * np.arange(round(d * sr)) / sr)),
+    ("00.2", lambda x: 20 * np.log10(np.abs(x).max())),
+    ("01.1", aliased_frequency_by_search),
+    ("01.2", quantize_by_level_table),
+    ("01.3", add_noise_by_rms),
+    ("02.1", dft_matrix_from_numpy_fft),
+    ("02.2", scipy.signal.fftconvolve),
+    ("02.2", np.convolve),
+    ("02.3", toeplitz_from_scipy),
 ])
-def test_reference_solutions_pass(exercise_id, reference):
-    result = check.exercise(exercise_id, reference, quiet=True, strict=False)
+def test_independent_answers_pass(exercise_id, oracle):
+    result = check.exercise(exercise_id, oracle, quiet=True, strict=False)
     assert result, result.message
     assert result.n_cases >= 4
 
@@ -36,89 +70,8 @@ def test_strict_mode_raises_on_a_wrong_answer(monkeypatch):
         check.exercise("01.1", lambda f, sr: f, quiet=True)
 
 
-# ------------------------------------------------------------------------------ 01
-
-
-def test_aliasing_without_folding_gets_the_folding_hint():
-    assert "fold frequencies above sr/2" in _hint("01.1", lambda f, sr: np.asarray(f) % sr)
-
-
-def test_aliasing_scalar_only_code_gets_the_array_hint():
-    def scalar_only(f, sr):
-        f = f % sr
-        if f > sr / 2:  # fails for arrays: truth value of an array is ambiguous
-            f = sr - f
-        return f
-
-    message = _hint("01.1", scalar_only)
-    assert "array" in message and "ValueError" in message
-
-
-def test_mid_tread_quantiser_gets_the_mid_rise_hint():
-    def mid_tread(x, bits):
-        delta = 2.0 / 2**bits
-        return np.clip(np.round(x / delta) * delta, -1, 1)
-
-    assert "mid-*tread*" in _hint("01.2", mid_tread)
-
-
-def test_unclipped_quantiser_gets_the_clipping_hint():
-    def no_clip(x, bits):
-        delta = 2.0 / 2**bits
-        return (np.floor(x / delta) + 0.5) * delta
-
-    assert "clip" in _hint("01.2", no_clip)
-
-
-def test_snr_mistakes_get_amplitude_vs_power_hints():
-    def amplitude_by_power_ratio(x, noise, snr_db):
-        gain = np.sqrt(np.mean(x**2) / np.mean(noise**2)) * 10 ** (-snr_db / 10)
-        return x + gain * noise
-
-    def power_by_amplitude_ratio(x, noise, snr_db):
-        gain = np.sqrt(np.mean(x**2) / (np.mean(noise**2) * 10 ** (snr_db / 20)))
-        return x + gain * noise
-
-    def sign_flipped(x, noise, snr_db):
-        return dsp.add_noise(x, noise, -snr_db)
-
-    assert "twice the target" in _hint("01.3", amplitude_by_power_ratio)
-    assert "half the target" in _hint("01.3", power_by_amplitude_ratio)
-    assert "sign flipped" in _hint("01.3", sign_flipped)
-
-
-def test_stub_is_reported_as_not_done():
-    def stub(x, bits):
-        raise NotImplementedError("Exercise 01.2: write the quantiser")
-
-    assert "not implemented yet" in _hint("01.2", stub)
-
-
-# ------------------------------------------------------------------------------ 02
-
-
-def test_dft_matrix_mistakes():
-    assert "minus sign" in _hint("02.1", lambda n: np.conj(dsp.dft_matrix(n)))
-    assert "normalised" in _hint("02.1", lambda n: dsp.dft_matrix(n) / np.sqrt(n))
-    assert "complex" in _hint("02.1", lambda n: dsp.dft_matrix(n).real)
-
-
-def test_circular_instead_of_linear_convolution_gets_the_padding_hint():
-    def circular(x, h):
-        n = max(len(x), len(h))
-        return np.fft.ifft(np.fft.fft(x, n) * np.fft.fft(h, n)).real
-
-    assert "Zero-pad" in _hint("02.2", circular)
-
-
-def test_complex_convolution_output_gets_the_real_part_hint():
-    def complex_out(x, h):
-        n = len(x) + len(h) - 1
-        return np.fft.ifft(np.fft.fft(x, n) * np.fft.fft(h, n))
-
-    assert "real part" in _hint("02.2", complex_out)
-
-
-def test_toeplitz_mistakes():
-    assert "correlation" in _hint("02.3", lambda h, n: dsp.convolution_matrix(h[::-1], n))
-    assert "transposed" in _hint("02.3", lambda h, n: dsp.convolution_matrix(h, n).T)
+def test_answers_in_other_types_are_accepted():
+    # a list instead of an array, float32 instead of float64: the values are what count
+    assert check.exercise("02.2", lambda x, h: np.convolve(x, h).tolist(), quiet=True, strict=False)
+    assert check.exercise("00.1", lambda f, d, sr: np.sin(2 * np.pi * f * np.arange(round(d * sr)) / sr)
+                          .astype(np.float32), quiet=True, strict=False)

@@ -9,17 +9,9 @@ import numpy as np
 import torch
 
 from course_lib import graphs
-from course_lib.checks import Case, compare_arrays, exercise_check
+from course_lib.checks import Case, as_numpy, compare_arrays, exercise_check, matches, reject_known_mistakes
 
 __all__: list[str] = []  # checks register themselves; nothing to import from here
-
-
-def _same(got, expected, atol: float = 1e-9) -> bool:
-    try:
-        got = np.asarray(got, dtype=np.float64)
-    except (TypeError, ValueError):
-        return False
-    return got.shape == np.shape(expected) and bool(np.allclose(got, expected, atol=atol))
 
 
 def reference_knn_neighbours(frames: np.ndarray, k: int) -> np.ndarray:
@@ -38,19 +30,31 @@ def _check_ring_laplacian(candidate):
         got = case.call(candidate, n)
         expected = graphs.laplacian(graphs.ring_graph(n))
         if got is not None:
-            if _same(got, -expected):
+            if matches(got, -expected):
                 case.fail("the signs are flipped: L = D - A has the degrees (+2) on the diagonal "
                           "and -1 for each neighbour.")
-            if _same(got, graphs.ring_graph(n)):
+            if matches(got, graphs.ring_graph(n)):
                 case.fail("that is the adjacency matrix A; the Laplacian is D - A.")
-            if _same(got, graphs.laplacian(graphs.ring_graph(n), "normalized")):
+            if matches(got, graphs.laplacian(graphs.ring_graph(n), "normalized")):
                 case.fail("that is the normalised Laplacian I - D^-1/2 A D^-1/2; this exercise "
                           "asks for the combinatorial one, D - A (here the same up to a factor 2).")
             path = np.diag(np.r_[1.0, 2 * np.ones(n - 2), 1.0]) - (np.eye(n, k=1) + np.eye(n, k=-1))
-            inner_ok = _same(np.asarray(got)[1:-1, 1:-1], expected[1:-1, 1:-1])
-            if _same(got, path) or (inner_ok and not _same(got, expected)):
+            got_arr = as_numpy(got)
+            inner_ok = got_arr is not None and got_arr.shape == (n, n) and \
+                matches(got_arr[1:-1, 1:-1], expected[1:-1, 1:-1])
+            if matches(got, path) or (inner_ok and not matches(got, expected)):
                 case.fail("the ends are not joined: node 0 and node n-1 are neighbours on a ring "
                           "(indices wrap around, use % n), and every node has degree 2.")
+        got_arr = as_numpy(got)
+        if got_arr is not None and got_arr.shape == (n, n) and got_arr.dtype.kind in "biuf":
+            if not np.allclose(got_arr, got_arr.T):
+                case.fail("L is not symmetric: the ring is undirected, so link m to m+1 *and* m+1 to m "
+                          "(A[m, (m+1) % n] = A[(m+1) % n, m] = 1)")
+            off = ~np.eye(n, dtype=bool)
+            if np.allclose(got_arr[off], expected[off]) and not np.allclose(np.diag(got_arr), 2):
+                case.fail(f"the off-diagonal entries are right but the diagonal holds "
+                          f"{np.unique(np.diag(got_arr)).tolist()}: D is the degree matrix, and every "
+                          "node of a ring has 2 neighbours (D = diag(A.sum(axis=1)))")
         compare_arrays(case, got, expected, atol=1e-12, rtol=0, name="L")
         yield case
     case = Case("n=16: L @ f_k = lambda_k f_k for every DFT vector f_k")
@@ -90,6 +94,28 @@ def _check_knn_neighbours(candidate):
         if np.array_equal(got, np.sort(np.argsort(sim, axis=1)[:, :k], axis=1)):
             case.fail("these are the LEAST similar frames: sort by decreasing similarity (or use "
                       "topk / argsort of -similarity).")
+        def neighbours(similarity: np.ndarray) -> np.ndarray:
+            similarity = similarity.copy()
+            np.fill_diagonal(similarity, -np.inf)
+            return np.sort(np.argsort(-similarity, axis=1)[:, :k], axis=1)
+
+        def euclidean() -> np.ndarray:
+            return neighbours(-np.linalg.norm(centred[:, None, :] - centred[None, :, :], axis=-1))
+
+        def frame_centred() -> np.ndarray:
+            per_frame = frames - frames.mean(axis=1, keepdims=True)
+            unit = per_frame / np.linalg.norm(per_frame, axis=1, keepdims=True)
+            return neighbours(unit @ unit.T)
+
+        reject_known_mistakes(case, got, expected, {
+            "the frames were centred along the wrong axis: subtract each *band's* mean over time, "
+            "frames.mean(axis=0), not each frame's mean over bands (axis=1)": frame_centred,
+            "these are the nearest frames in Euclidean distance: cosine similarity compares "
+            "directions, so divide each centred frame by its norm before the dot products": euclidean,
+            "the dot products are not normalised: a plain centred @ centred.T favours loud frames; "
+            "divide each centred frame by its norm first (cosine similarity)":
+                lambda: neighbours(centred @ centred.T),
+        }, atol=0, rtol=0)
         compare_arrays(case, got, expected, atol=0, rtol=0, name="sorted neighbour indices")
         yield case
 
@@ -109,13 +135,37 @@ def _check_chebyshev_filter(candidate):
         if got is not None and K > 1:
             L_t = torch.as_tensor(L)
             no_scale = graphs.chebyshev_filter(x, (L_t + torch.eye(n, dtype=L_t.dtype)).numpy(), theta)
-            if _same(got, no_scale.numpy(), atol=1e-8):
+            if matches(got, no_scale.numpy(), atol=1e-8):
                 case.fail("use the scaled Laplacian L_hat = 2 L / lambda_max - I (lambda_max = 2), "
                           "not L itself: Chebyshev polynomials live on [-1, 1].")
             L_hat = L_t - torch.eye(n, dtype=L_t.dtype)
             powers = sum(torch.linalg.matrix_power(L_hat, k) @ x @ theta[k] for k in range(K))
-            if K > 2 and _same(got, powers.numpy(), atol=1e-8):
+            if K > 2 and matches(got, powers.numpy(), atol=1e-8):
                 case.fail("that is a plain power series sum_k L_hat^k x theta_k; Chebyshev terms follow "
                           "T_k = 2 L_hat T_(k-1) - T_(k-2).")
+        if got is not None:
+            L_t = torch.as_tensor(L)
+            identity = torch.eye(n, dtype=L_t.dtype)
+            lam = float(np.linalg.eigvalsh(L).max())
+
+            def chebyshev(L_hat: torch.Tensor, factor: float = 2.0) -> np.ndarray:
+                t_prev, out = x, x @ theta[0]
+                if K > 1:
+                    t_cur = L_hat @ x
+                    out = out + t_cur @ theta[1]
+                    for k in range(2, K):
+                        t_prev, t_cur = t_cur, factor * L_hat @ t_cur - t_prev
+                        out = out + t_cur @ theta[k]
+                return out.numpy()
+
+            reject_known_mistakes(case, got, expected.numpy(), {
+                "the recursion is missing its factor 2: T_k = 2 L_hat T_(k-1) - T_(k-2)":
+                    lambda: chebyshev(L_t - identity, factor=1.0),
+                "L_hat has the wrong sign: L_hat = 2 L / lambda_max - I = L - I (here lambda_max = 2), "
+                "not I - L": lambda: chebyshev(identity - L_t),
+                f"lambda_max is fixed at 2 in this exercise (the bound of every normalised Laplacian's "
+                f"spectrum), not this graph's largest eigenvalue ({lam:.3f}): L_hat = L - I":
+                    lambda: chebyshev(2 * L_t / lam - identity),
+            }, atol=1e-8, rtol=1e-8)
         compare_arrays(case, got, expected, atol=1e-8, rtol=1e-8, name="output")
         yield case
