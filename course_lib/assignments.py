@@ -77,14 +77,28 @@ def repo_paths() -> tuple[Path, Path]:
 # --------------------------------------------------------------------------- the shared cells
 
 def setup_cell_source() -> str:
-    """The first cell of every notebook, generated from the one repository URL in ``_meta``."""
+    """The first cell of every notebook, generated from the one repository URL in ``_meta``.
+
+    On Colab it pip-installs the tagged release unless ``course_lib`` is already importable (a
+    rerun, or a copy installed by hand from Drive). When pip fails (no internet, a wrong URL or
+    tag) the cell prints pip's last lines and stops the notebook with a ``SystemExit`` that says
+    what was tried and what to do, instead of a ``CalledProcessError`` traceback.
+    """
     return (
         "# Shared setup: on Colab, install the course library (a tagged release) and what Colab lacks\n"
         "# (never torch: Colab's own build is kept); everywhere, pick profile, device and seed.\n"
-        "import subprocess, sys\n"
-        "if \"google.colab\" in sys.modules:\n"
-        "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\",\n"
-        f"                    \"course-lib @ git+{REPOSITORY_URL}@{RELEASE}\"], check=True)\n"
+        "import importlib.util, subprocess, sys\n"
+        "if \"google.colab\" in sys.modules and importlib.util.find_spec(\"course_lib\") is None:\n"
+        f"    source = \"course-lib @ git+{REPOSITORY_URL}@{RELEASE}\"\n"
+        "    pip = subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", source],\n"
+        "                         capture_output=True, text=True)\n"
+        "    if pip.returncode != 0:\n"
+        "        print((pip.stdout + pip.stderr)[-2000:])\n"
+        "        raise SystemExit(f'pip install \"{source}\" failed (its output is above). To fix:\\n'\n"
+        "                         \"- check that this runtime has internet;\\n\"\n"
+        "                         \"- check that the repository and the tag exist (set in course_lib/_meta.py);\\n\"\n"
+        "                         \"- or copy the repository to Google Drive, run !pip install <its folder>, \"\n"
+        "                         \"and rerun this cell.\")\n"
         "from course_lib import checks as check\n"
         "from course_lib.runtime import setup\n"
         "rt = setup(seed=0)"

@@ -1,13 +1,14 @@
 """The student-copy generator: no solution code leaks, the round trip is exact, bad markers fail."""
 
 import json
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_lib import assignments
+from course_lib import _meta, assignments, runtime
 from course_lib.assignments import AssignmentError
 
 SOLUTIONS = Path(__file__).resolve().parent.parent / "solutions"
@@ -123,3 +124,75 @@ def test_cli_check_exit_code(tmp_path, monkeypatch):
     assert assignments.main(["check"]) == 0
     nbformat.write(_notebook(new_code_cell("# EXERCISE 02.1: x\n### BEGIN SOLUTION\n")), solutions / "02_b.ipynb")
     assert assignments.main(["build"]) == 2
+
+
+# --------------------------------------------------------------------------- the Colab setup cell
+
+def _run_setup_cell(monkeypatch, *, installed: bool, on_colab: bool = True) -> dict:
+    """Execute the generated setup cell as Colab would, with ``course_lib`` found or not."""
+    import importlib.util
+    import types
+
+    monkeypatch.setattr(runtime, "_RUNTIME", runtime._RUNTIME)  # the cell's setup() is undone after
+    if on_colab:
+        monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "course_lib" and not installed
+                        else real_find_spec(name, *a))
+    namespace: dict = {}
+    exec(compile(assignments.setup_cell_source(), "setup-cell", "exec"), namespace)
+    return namespace
+
+
+def _fake_python(tmp_path: Path, exit_code: int, stderr: str) -> tuple[Path, Path]:
+    """An executable standing in for ``sys.executable``: records its argv, prints, exits."""
+    argv_file = tmp_path / "argv.json"
+    script = tmp_path / "python"
+    script.write_text(f"#!{sys.executable}\n"
+                      "import json, sys\n"
+                      f"json.dump(sys.argv[1:], open({str(argv_file)!r}, 'w'))\n"
+                      f"sys.stderr.write({stderr!r})\n"
+                      f"sys.exit({exit_code})\n")
+    script.chmod(0o755)
+    return script, argv_file
+
+
+def test_setup_cell_fails_with_what_it_tried_and_what_to_do(monkeypatch, capsys):
+    """The real pip, with git refused its https transport (as with no network): a short SystemExit."""
+    monkeypatch.setenv("GIT_ALLOW_PROTOCOL", "file")  # git clone of the https URL fails at once
+    with pytest.raises(SystemExit) as stop:
+        _run_setup_cell(monkeypatch, installed=False)
+    message = str(stop.value)
+    assert f"course-lib @ git+{_meta.REPOSITORY_URL}@{_meta.RELEASE}" in message
+    for advice in ("internet", "course_lib/_meta.py", "Google Drive", "rerun this cell"):
+        assert advice in message
+    assert "transport 'https' not allowed" in capsys.readouterr().out  # pip's own words are shown
+
+
+def test_setup_cell_stops_before_importing_the_library(monkeypatch, tmp_path, capsys):
+    fake, argv_file = _fake_python(tmp_path, 1, "ERROR: Could not resolve host: github.com\n")
+    monkeypatch.setattr("sys.executable", str(fake))
+    with pytest.raises(SystemExit) as stop:
+        _run_setup_cell(monkeypatch, installed=False)
+    assert json.loads(argv_file.read_text()) == [
+        "-m", "pip", "install", "-q", f"course-lib @ git+{_meta.REPOSITORY_URL}@{_meta.RELEASE}"]
+    assert "Could not resolve host: github.com" in capsys.readouterr().out
+    assert "CalledProcessError" not in str(stop.value) and len(str(stop.value).splitlines()) == 4
+
+
+def test_setup_cell_installs_then_sets_up(monkeypatch, tmp_path):
+    fake, argv_file = _fake_python(tmp_path, 0, "")
+    monkeypatch.setattr("sys.executable", str(fake))
+    namespace = _run_setup_cell(monkeypatch, installed=False)
+    assert argv_file.exists()
+    assert namespace["rt"].seed == 0 and hasattr(namespace["check"], "exercise")
+
+
+@pytest.mark.parametrize("installed, on_colab", [(True, True), (False, False)])
+def test_setup_cell_runs_pip_only_on_colab_without_the_library(monkeypatch, tmp_path, installed, on_colab):
+    fake, argv_file = _fake_python(tmp_path, 1, "must not run")
+    monkeypatch.setattr("sys.executable", str(fake))
+    namespace = _run_setup_cell(monkeypatch, installed=installed, on_colab=on_colab)
+    assert not argv_file.exists()
+    assert "rt" in namespace
