@@ -100,7 +100,7 @@ def resample(x: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
 
 
 def load_audio(
-    path: str | os.PathLike, sample_rate: int | None = None, mono: bool = True
+    path: str | os.PathLike, sr: int | None = None, mono: bool = True
 ) -> tuple[np.ndarray, int]:
     """Read an audio file as float32 ``[channels, samples]``, validated.
 
@@ -108,7 +108,7 @@ def load_audio(
     ----------
     path : path-like
         Any file libsndfile reads (wav, flac, ogg/vorbis, ...).
-    sample_rate : int, optional
+    sr : int, optional
         Resample to this rate in Hz; ``None`` keeps the file's rate.
     mono : bool
         Average the channels to one.
@@ -134,7 +134,7 @@ def load_audio(
     if p.is_dir():
         raise AudioError(f"{p}: is a directory, expected an audio file")
     try:
-        data, sr = sf.read(str(p), dtype="float32", always_2d=True)
+        data, file_sr = sf.read(str(p), dtype="float32", always_2d=True)
     except Exception as exc:  # libsndfile raises LibsndfileError/RuntimeError/TypeError variants
         raise AudioError(
             f"{p}: cannot decode audio ({type(exc).__name__}: {exc}); the file is corrupt, "
@@ -147,10 +147,9 @@ def load_audio(
     x = np.ascontiguousarray(data.T)
     if mono and x.shape[0] > 1:
         x = to_mono(x)
-    if sample_rate is not None and sample_rate != sr:
-        x = resample(x, sr, sample_rate)
-        sr = sample_rate
-    return x, int(sr)
+    if sr is not None and sr != file_sr:
+        return resample(x, file_sr, sr), int(sr)
+    return x, int(file_sr)
 
 
 def save_audio(
@@ -177,6 +176,11 @@ def save_audio(
     Notebook: 01_sound_as_signal
     """
     p = Path(path)
+    if p.suffix[1:].upper() not in sf.available_formats():
+        raise AudioError(
+            f"{p}: soundfile cannot write {p.suffix or 'extension-less'!r} files; name the file "
+            ".wav, .flac or .ogg"
+        )
     x2 = _as_2d(np.asarray(x, dtype=np.float32))
     if not np.all(np.isfinite(x2)):
         raise AudioError(f"{p}: refusing to save audio with NaN or infinite samples")
@@ -194,14 +198,14 @@ def save_audio(
     return p
 
 
-def load_waveform(path: str | os.PathLike, sample_rate: int) -> "torch.Tensor":
-    """Load a file as a mono float32 torch tensor at ``sample_rate``.
+def load_waveform(path: str | os.PathLike, sr: int) -> "torch.Tensor":
+    """Load a file as a mono float32 torch tensor at ``sr``.
 
     Parameters
     ----------
     path : path-like
         Audio file.
-    sample_rate : int
+    sr : int
         Target rate in Hz.
 
     Returns
@@ -213,5 +217,5 @@ def load_waveform(path: str | os.PathLike, sample_rate: int) -> "torch.Tensor":
     """
     import torch
 
-    x, _ = load_audio(path, sample_rate=sample_rate, mono=True)
+    x, _ = load_audio(path, sr=sr, mono=True)
     return torch.from_numpy(x)

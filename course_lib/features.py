@@ -3,21 +3,28 @@
 ``course_lib.dsp`` computes these mappings from scratch with NumPy, one clip at a time, so a student
 can read every line. This module computes the same mappings on whole batches, on the device that
 holds the batch, so a trainer can apply them after moving a batch there. The maths lives in pure
-functions (``log_mel``, ``mfcc``, ``spec_augment``, ``mixup``, ``add_noise_snr``, ``random_shift``,
-``speed_perturb``); the ``nn.Module`` classes (``LogMel``, ``MFCC``, ``SpecAugment``, ``AddNoise``,
-``RandomShift``, ``SpeedPerturb``, ``FeaturePipeline``) only hold settings and buffers and call them,
-the way ``torchaudio.functional`` and ``torchaudio.transforms`` are split.
+functions (``melspectrogram``, ``log_mel``, ``mfcc``, ``spec_augment``, ``mixup``, ``add_noise``,
+``random_shift``, ``speed_perturb``); the ``nn.Module`` classes (``LogMel``, ``MFCC``,
+``SpecAugment``, ``AddNoise``, ``RandomShift``, ``SpeedPerturb``, ``FeaturePipeline``) only hold
+settings and buffers and call them, the way ``torchaudio.functional`` and ``torchaudio.transforms``
+are split.
 
 Conventions
 -----------
-* Waveforms are ``[B, n]`` or ``[B, 1, n]`` float tensors (mono); a single ``[n]`` clip also works.
-* Spectrograms are ``[B, n_mels, frames]``; the frame layout follows ``librosa`` (``center=True``,
-  ``n_frames = 1 + n // hop_length``) so features match ``librosa.feature.melspectrogram``.
+* Names, defaults and conventions are those of :mod:`course_lib.dsp` (and librosa): a function that
+  exists in both modules takes the same arguments in the same order with the same defaults and
+  returns the same numbers (``tests/test_vocabulary.py`` checks both). See "Vocabulary" in
+  ``docs/DEVELOPING.md``.
+* Waveforms are ``[batch, time]`` or ``[batch, 1, time]`` float tensors (mono); a single ``[time]``
+  clip also works. Spectrograms are ``[batch, n_mels, n_frames]`` with centred frames
+  (``n_frames = 1 + time // hop_length``).
+* The constant matrices (mel filterbank, DCT, lifter) are :mod:`course_lib.dsp`'s, built once in
+  float64 and stored in the working precision; the per-batch work (STFT, products, logs) is torch.
 * Randomness comes from an optional ``torch.Generator`` (``generator=``). Random draws are made on
   the generator's device (CPU by default) and moved to the batch's device, so one seeded CPU
   generator gives the same augmentation on CPU and on CUDA.
-* STFTs are computed in float32 even inside ``torch.autocast``: half-precision FFTs lose the quiet
-  bins that the dB scale magnifies.
+* STFTs run in float32 (float64 for float64 input) even inside ``torch.autocast``: half-precision
+  FFTs lose the quiet bins that the dB scale magnifies.
 
 Notebook: 04_features_and_preprocessing
 """
@@ -25,7 +32,7 @@ Notebook: 04_features_and_preprocessing
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Literal
 
 import numpy as np
@@ -33,16 +40,20 @@ import torch
 import torchaudio.functional as taF
 from torch import Tensor, nn
 
+from course_lib import dsp
+from course_lib.dsp._common import check_positive_int
+
 __all__ = [
     "mel_filterbank",
     "power_spectrogram",
+    "melspectrogram",
     "power_to_db",
     "log_mel",
     "mfcc",
     "spec_augment_masks",
     "spec_augment",
     "mixup",
-    "add_noise_snr",
+    "add_noise",
     "random_shift",
     "speed_perturb",
     "normalize_utterance",
@@ -57,21 +68,20 @@ __all__ = [
 
 DeviceLike = torch.device | str | None
 Normalization = Literal["utterance", "global"] | None
+WindowSpec = str | Tensor
+# A 0 dB reference: a power, or a function of one example (np.max and torch.amax included).
+RefSpec = float | Callable[..., float]
 
 
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
-def _runtime_device() -> torch.device:
-    """The device ``course_lib.runtime`` picked for this session (imported late: runtime is a lower
-    layer, but importing it at module import would read the environment too early)."""
-    from course_lib.runtime import get_runtime
+def _device(device: DeviceLike) -> torch.device:
+    """``device``, or the runtime's device when None (runtime imported late: it reads the
+    environment, which importing this module must not do)."""
+    from course_lib.runtime import torch_device
 
-    return get_runtime().device
-
-
-def _resolve_device(device: DeviceLike) -> torch.device:
-    return _runtime_device() if device is None else torch.device(device)
+    return torch_device(device)
 
 
 def _as_batch(waveforms: Tensor, name: str = "waveforms") -> tuple[Tensor, tuple[int, ...]]:
@@ -95,113 +105,133 @@ def _as_batch(waveforms: Tensor, name: str = "waveforms") -> tuple[Tensor, tuple
     raise ValueError(f"{name} must be [n], [B, n] or [B, 1, n]; got shape {tuple(waveforms.shape)}.")
 
 
-def _check_positive_int(value: int, name: str) -> None:
-    if not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-
-
 def _generator_device(generator: torch.Generator | None) -> torch.device:
     return torch.device("cpu") if generator is None else generator.device
+
+
+def _work_dtype(x: Tensor) -> torch.dtype:
+    """float64 stays float64 (for exact comparisons with dsp); everything else computes in float32."""
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
+def _analysis_window(window: WindowSpec, win_length: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """A periodic window of ``win_length`` samples: a tensor as given, or a name as :func:`dsp.get_window`."""
+    if isinstance(window, Tensor):
+        if window.shape != (win_length,):
+            raise ValueError(f"window has shape {tuple(window.shape)}; expected ({win_length},) = (win_length,).")
+        return window.to(device=device, dtype=dtype)
+    if window in ("hann", "hanning"):
+        return torch.hann_window(win_length, periodic=True, device=device, dtype=dtype)
+    return torch.as_tensor(dsp.get_window(window, win_length, fftbins=True), device=device, dtype=dtype)
 
 
 # --------------------------------------------------------------------------------------------
 # Spectrograms
 # --------------------------------------------------------------------------------------------
 def mel_filterbank(
-    sample_rate: int,
+    sr: float,
     n_fft: int,
-    n_mels: int = 64,
-    f_min: float = 0.0,
-    f_max: float | None = None,
+    n_mels: int = 128,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    htk: bool = False,
+    norm: Literal["slaney"] | None = "slaney",
+    *,
     device: DeviceLike = "cpu",
     dtype: torch.dtype = torch.float32,
 ) -> Tensor:
-    """Slaney-style mel filter bank, the same matrix as ``librosa.filters.mel``.
+    """:func:`course_lib.dsp.mel_filterbank` (= ``librosa.filters.mel``) as a tensor.
+
+    The matrix is built once per module in float64 by the from-scratch version and then lives on the
+    device. (``torchaudio.functional.melscale_fbanks`` places the FFT bins on
+    ``linspace(0, sr // 2, n_freqs)``, which is wrong for an odd ``n_fft`` and computes in
+    float32; the reference has neither problem.)
 
     Parameters
     ----------
-    sample_rate : int
+    sr : float
         Sampling rate in Hz.
     n_fft : int
         FFT size; the bank has ``n_fft // 2 + 1`` frequency columns.
     n_mels : int
         Number of triangular filters.
-    f_min, f_max : float
-        Lowest and highest band edges in Hz (``f_max=None`` means ``sample_rate / 2``).
+    fmin, fmax : float
+        Lowest and highest band edges in Hz, ``0 <= fmin < fmax <= sr / 2`` (``fmax=None``: ``sr / 2``).
+    htk, norm
+        Mel formula and area normalisation, see :func:`course_lib.dsp.mel_filterbank`.
     device, dtype
-        Where and in what precision to build it (``device=None`` uses the runtime's device).
+        Where and in what precision to store it (``device=None`` uses the runtime's device).
 
     Returns
     -------
     Tensor, shape (n_mels, n_fft // 2 + 1)
-        Filter weights (Slaney area normalisation), so ``fb @ power_spec`` gives mel power.
+        Filter weights, so ``fb @ power_spec`` gives mel power.
 
     Notebook: 04_features_and_preprocessing
     """
-    _check_positive_int(sample_rate, "sample_rate")
-    _check_positive_int(n_fft, "n_fft")
-    _check_positive_int(n_mels, "n_mels")
-    f_max = sample_rate / 2 if f_max is None else float(f_max)
-    if not 0.0 <= f_min < f_max <= sample_rate / 2:
-        raise ValueError(
-            f"need 0 <= f_min < f_max <= sample_rate/2 = {sample_rate / 2} Hz; got f_min={f_min}, f_max={f_max}."
-        )
-    fb = taF.melscale_fbanks(
-        n_freqs=n_fft // 2 + 1,
-        f_min=float(f_min),
-        f_max=f_max,
-        n_mels=n_mels,
-        sample_rate=sample_rate,
-        norm="slaney",
-        mel_scale="slaney",
-    )
-    return fb.T.contiguous().to(device=_resolve_device(device), dtype=dtype)
+    fb = dsp.mel_filterbank(sr, n_fft, n_mels, fmin, fmax, htk=htk, norm=norm)
+    return torch.as_tensor(fb, dtype=dtype, device=_device(device))
 
 
 def power_spectrogram(
     waveforms: Tensor,
-    n_fft: int = 1024,
+    n_fft: int = 2048,
     hop_length: int | None = None,
-    window: Tensor | None = None,
+    *,
+    win_length: int | None = None,
+    window: WindowSpec = "hann",
+    center: bool = True,
     pad_mode: str = "constant",
 ) -> Tensor:
-    """Batched power spectrogram ``|STFT|^2`` in float32, framed like ``librosa.stft``.
+    """Batched power spectrogram ``|STFT|^2``, ``abs(dsp.stft(...)) ** 2`` on tensors.
 
     Parameters
     ----------
     waveforms : Tensor, shape (B, n) or (B, 1, n) or (n,)
         Mono audio.
     n_fft : int
-        FFT size (and window length) in samples.
+        FFT size in samples.
     hop_length : int, optional
-        Hop in samples (default ``n_fft // 4``).
-    window : Tensor, shape (n_fft,), optional
-        Analysis window (default: periodic Hann on the waveforms' device).
+        Hop in samples (default ``win_length // 4``).
+    win_length : int, optional
+        Window length ``<= n_fft`` (default ``n_fft``), zero-padded to ``n_fft`` in the middle.
+    window : str or Tensor
+        A name (``"hann"``, ``"hamming"``, ...; periodic) or a tensor of ``win_length`` samples.
+    center : bool
+        Pad ``n_fft // 2`` samples on both sides so frame ``t`` is centred on ``t * hop_length``.
     pad_mode : str
-        How the signal is padded by ``n_fft // 2`` on both sides (``center=True``); ``"constant"``
-        (zeros) is librosa's default since 0.10.
+        How the centre padding is filled: ``"constant"`` (zeros, librosa's default) or ``"reflect"``.
 
     Returns
     -------
-    Tensor, shape (B, n_fft // 2 + 1, frames), float32
-        Power per bin and frame, ``frames = 1 + n // hop_length``.
+    Tensor, shape (B, n_fft // 2 + 1, frames)
+        Power per bin and frame, float32 (float64 for float64 input); ``frames = 1 + n // hop_length``
+        when centred.
 
     Notebook: 03_stft_and_time_frequency (the STFT), 04_features_and_preprocessing (on the device)
     """
-    _check_positive_int(n_fft, "n_fft")
-    hop_length = n_fft // 4 if hop_length is None else hop_length
-    _check_positive_int(hop_length, "hop_length")
+    n_fft = check_positive_int(n_fft, "n_fft")
+    win_length = n_fft if win_length is None else check_positive_int(win_length, "win_length")
+    if win_length > n_fft:
+        raise ValueError(f"win_length={win_length} must not exceed n_fft={n_fft}.")
+    hop_length = max(win_length // 4, 1) if hop_length is None else check_positive_int(hop_length, "hop_length")
     x, lead = _as_batch(waveforms)
-    if window is None:
-        window = torch.hann_window(n_fft, periodic=True, device=x.device)
+    dtype = _work_dtype(x)
+    w = _analysis_window(window, win_length, x.device, dtype)
+    if x.shape[-1] + (2 * (n_fft // 2) if center else 0) < n_fft:
+        raise ValueError(
+            f"n_fft={n_fft} is longer than the {'padded ' if center else ''}signal ({x.shape[-1]} samples): "
+            "use a smaller n_fft or a longer signal."
+        )
     # Autocast must not push the FFT to half precision: the dB scale magnifies its rounding errors.
     with torch.autocast(device_type=x.device.type, enabled=False):
         spec = torch.stft(
-            x.float(),
+            x.to(dtype),
             n_fft=n_fft,
             hop_length=hop_length,
-            window=window.float(),
-            center=True,
+            win_length=win_length,
+            window=w,
+            center=center,
             pad_mode=pad_mode,
             return_complex=True,
         )
@@ -209,141 +239,206 @@ def power_spectrogram(
     return power.reshape(*lead, *power.shape[-2:])
 
 
-def power_to_db(
-    power: Tensor,
-    ref: float | Literal["max"] = 1.0,
-    amin: float = 1e-10,
-    top_db: float | None = 80.0,
-) -> Tensor:
-    """Power to decibels, per example, like ``librosa.power_to_db``.
-
-    Parameters
-    ----------
-    power : Tensor, shape (B, F, T) or (F, T)
-        Non-negative power.
-    ref : float or "max"
-        Reference power for 0 dB; ``"max"`` uses each example's maximum.
-    amin : float
-        Floor applied before the logarithm (avoids ``log(0)``).
-    top_db : float, optional
-        Clip each example to ``max - top_db`` dB (``None`` disables).
-
-    Returns
-    -------
-    Tensor, same shape, in dB.
-
-    Notebook: 04_features_and_preprocessing
-    """
-    if amin <= 0:
-        raise ValueError(f"amin must be > 0, got {amin}.")
-    squeeze = power.ndim == 2
-    p = power.unsqueeze(0) if squeeze else power
-    with torch.autocast(device_type=p.device.type, enabled=False):
-        p = p.float()
-        db = 10.0 * torch.log10(p.clamp_min(amin))
-        if ref == "max":
-            db = db - 10.0 * torch.log10(p.amax(dim=(-2, -1), keepdim=True).clamp_min(amin))
-        else:
-            db = db - 10.0 * math.log10(max(amin, float(ref)))
-        if top_db is not None:
-            if top_db < 0:
-                raise ValueError(f"top_db must be >= 0 dB, got {top_db}.")
-            db = torch.maximum(db, db.amax(dim=(-2, -1), keepdim=True) - top_db)
-    return db[0] if squeeze else db
-
-
-def log_mel(
+def melspectrogram(
     waveforms: Tensor,
-    sample_rate: int,
-    n_fft: int = 1024,
+    sr: float,
+    n_fft: int = 2048,
     hop_length: int | None = None,
-    n_mels: int = 64,
-    f_min: float = 0.0,
-    f_max: float | None = None,
-    top_db: float | None = 80.0,
+    n_mels: int = 128,
     *,
-    ref: float | Literal["max"] = 1.0,
+    win_length: int | None = None,
+    window: WindowSpec = "hann",
+    center: bool = True,
+    pad_mode: str = "constant",
+    power: float = 2.0,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    htk: bool = False,
+    norm: Literal["slaney"] | None = "slaney",
     filterbank: Tensor | None = None,
-    window: Tensor | None = None,
 ) -> Tensor:
-    """Batched log-mel spectrogram in dB; matches ``librosa.power_to_db(librosa.feature.melspectrogram(...))``.
+    """Batched mel spectrogram ``F |STFT|^power``: :func:`course_lib.dsp.melspectrogram` on tensors.
 
     Parameters
     ----------
     waveforms : Tensor, shape (B, n) or (B, 1, n) or (n,)
-        Mono audio at ``sample_rate``.
-    sample_rate : int
-        Sampling rate in Hz.
-    n_fft, hop_length : int
-        STFT size and hop in samples (hop defaults to ``n_fft // 4``).
-    n_mels : int
-        Number of mel bands.
-    f_min, f_max : float
-        Mel band edges in Hz (``f_max=None`` is Nyquist).
-    top_db : float, optional
-        Dynamic range kept per example, in dB below its maximum.
-    ref : float or "max"
-        0 dB reference power (``librosa``'s ``ref``).
+        Mono audio at ``sr``.
+    sr, n_fft, hop_length, n_mels, win_length, window, center, pad_mode, power, fmin, fmax, htk, norm
+        As in :func:`course_lib.dsp.melspectrogram`.
     filterbank : Tensor, shape (n_mels, n_fft // 2 + 1), optional
         A precomputed bank (``LogMel`` passes its buffer) to skip rebuilding it.
-    window : Tensor, shape (n_fft,), optional
-        Analysis window (default periodic Hann).
 
     Returns
     -------
-    Tensor, shape (B, n_mels, frames) (or (n_mels, frames) for a single clip), float32, dB.
+    Tensor, shape (B, n_mels, frames) (or (n_mels, frames) for a single clip).
 
     Notebook: 04_features_and_preprocessing
     """
-    power = power_spectrogram(waveforms, n_fft=n_fft, hop_length=hop_length, window=window)
+    spec = power_spectrogram(waveforms, n_fft, hop_length, win_length=win_length, window=window,
+                             center=center, pad_mode=pad_mode)
     if filterbank is None:
-        filterbank = mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max, device=power.device)
+        filterbank = mel_filterbank(sr, n_fft, n_mels, fmin, fmax, htk, norm, device=spec.device, dtype=spec.dtype)
     elif filterbank.shape != (n_mels, n_fft // 2 + 1):
         raise ValueError(
             f"filterbank has shape {tuple(filterbank.shape)}, expected (n_mels, n_fft//2+1) = "
             f"({n_mels}, {n_fft // 2 + 1})."
         )
-    with torch.autocast(device_type=power.device.type, enabled=False):
-        mel = torch.matmul(filterbank.to(power.device, torch.float32), power)
-    return power_to_db(mel, ref=ref, top_db=top_db)
+    with torch.autocast(device_type=spec.device.type, enabled=False):
+        if power != 2.0:
+            spec = spec.sqrt() ** power
+        return torch.matmul(filterbank.to(spec.device, spec.dtype), spec)
 
 
-def _lifter_weights(n_mfcc: int, lifter: float, device: torch.device) -> Tensor:
-    n = torch.arange(n_mfcc, device=device, dtype=torch.float32)
-    return 1.0 + (lifter / 2.0) * torch.sin(math.pi * (n + 1.0) / lifter)
+_MAX_REDUCTIONS = (np.max, np.amax, torch.max, torch.amax, max)
+
+
+def _example_dims(ndim: int) -> tuple[int, ...]:
+    """Dimensions of one example: the last two, or all of a 1-D/2-D tensor (as dsp.power_to_db)."""
+    return tuple(range(max(ndim - 2, 0), ndim))
+
+
+def _reference(S: Tensor, ref: RefSpec) -> Tensor | float:
+    """The 0 dB reference per example: ``ref``, the example's maximum, or ``ref(example)``."""
+    if not callable(ref):
+        return abs(float(ref))
+    dims = _example_dims(S.ndim)
+    if any(ref is r for r in _MAX_REDUCTIONS):
+        return S.amax(dim=dims, keepdim=True)
+    if S.ndim <= 2:
+        return torch.as_tensor(ref(S), dtype=S.dtype, device=S.device)
+    examples = S.reshape(-1, *S.shape[-2:])
+    values = torch.stack([torch.as_tensor(ref(e), dtype=S.dtype, device=S.device) for e in examples])
+    return values.reshape(*S.shape[:-2], 1, 1)
+
+
+def power_to_db(
+    S: Tensor,
+    ref: RefSpec = 1.0,
+    amin: float = 1e-10,
+    top_db: float | None = 80.0,
+) -> Tensor:
+    """Power to decibels per example: :func:`course_lib.dsp.power_to_db` (``librosa.power_to_db``) on tensors.
+
+    One example is the last two dimensions (``(F, T)``); a callable ``ref`` and the ``top_db``
+    floor act on each example separately, as in :mod:`course_lib.dsp`.
+
+    Parameters
+    ----------
+    S : Tensor, shape (B, F, T) or (F, T)
+        Non-negative power.
+    ref : float or callable
+        Reference power for 0 dB, or a function of one example (``np.max`` and ``torch.amax`` take
+        each example's maximum without leaving the device).
+    amin : float
+        Floor applied before the logarithm (avoids ``log(0)``).
+    top_db : float, optional
+        Clip each example to its own ``max - top_db`` dB (``None`` disables).
+
+    Returns
+    -------
+    Tensor, same shape, in dB (float32, or float64 for float64 input).
+
+    Notebook: 04_features_and_preprocessing
+    """
+    if amin <= 0:
+        raise ValueError(f"amin must be strictly positive; got {amin}.")
+    if top_db is not None and top_db < 0:
+        raise ValueError(f"top_db must be non-negative; got {top_db}.")
+    if S.is_complex():
+        raise TypeError("power_to_db got a complex tensor: pass S.abs() ** 2 (power).")
+    with torch.autocast(device_type=S.device.type, enabled=False):
+        p = S.to(_work_dtype(S))
+        db = 10.0 * torch.log10(p.clamp_min(amin))
+        reference = _reference(p, ref)
+        if isinstance(reference, Tensor):
+            db = db - 10.0 * torch.log10(reference.clamp_min(amin))
+        else:
+            db = db - 10.0 * math.log10(max(amin, reference))
+        if top_db is not None:
+            db = torch.maximum(db, db.amax(dim=_example_dims(db.ndim), keepdim=True) - top_db)
+    return db
+
+
+def log_mel(
+    waveforms: Tensor,
+    sr: float,
+    n_fft: int = 2048,
+    hop_length: int | None = None,
+    n_mels: int = 128,
+    *,
+    win_length: int | None = None,
+    window: WindowSpec = "hann",
+    center: bool = True,
+    pad_mode: str = "constant",
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    htk: bool = False,
+    norm: Literal["slaney"] | None = "slaney",
+    ref: RefSpec = 1.0,
+    amin: float = 1e-10,
+    top_db: float | None = 80.0,
+    filterbank: Tensor | None = None,
+) -> Tensor:
+    """Batched log-mel spectrogram in dB: :func:`course_lib.dsp.log_mel` on tensors.
+
+    Matches ``librosa.power_to_db(librosa.feature.melspectrogram(y, sr=sr, ...))`` clip by clip.
+
+    Parameters
+    ----------
+    waveforms : Tensor, shape (B, n) or (B, 1, n) or (n,)
+        Mono audio at ``sr``.
+    sr, n_fft, hop_length, n_mels, win_length, window, center, pad_mode, fmin, fmax, htk, norm
+        As in :func:`melspectrogram` (power 2).
+    ref, amin, top_db
+        As in :func:`power_to_db` (per example).
+    filterbank : Tensor, shape (n_mels, n_fft // 2 + 1), optional
+        A precomputed bank (``LogMel`` passes its buffer) to skip rebuilding it.
+
+    Returns
+    -------
+    Tensor, shape (B, n_mels, frames) (or (n_mels, frames) for a single clip), dB.
+
+    Notebook: 04_features_and_preprocessing
+    """
+    mel = melspectrogram(waveforms, sr, n_fft, hop_length, n_mels, win_length=win_length, window=window,
+                         center=center, pad_mode=pad_mode, fmin=fmin, fmax=fmax, htk=htk, norm=norm,
+                         filterbank=filterbank)
+    return power_to_db(mel, ref=ref, amin=amin, top_db=top_db)
 
 
 def mfcc(
     waveforms: Tensor,
-    sample_rate: int,
+    sr: float,
     n_mfcc: int = 20,
-    n_fft: int = 1024,
+    n_fft: int = 2048,
     hop_length: int | None = None,
-    n_mels: int = 64,
-    f_min: float = 0.0,
-    f_max: float | None = None,
-    top_db: float | None = 80.0,
-    lifter: float = 0.0,
+    n_mels: int = 128,
     *,
-    dct_matrix: Tensor | None = None,
+    lifter: float = 0.0,
+    win_length: int | None = None,
+    window: WindowSpec = "hann",
+    center: bool = True,
+    pad_mode: str = "constant",
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    htk: bool = False,
+    norm: Literal["slaney"] | None = "slaney",
+    ref: RefSpec = 1.0,
+    amin: float = 1e-10,
+    top_db: float | None = 80.0,
+    dct: Tensor | None = None,
     filterbank: Tensor | None = None,
 ) -> Tensor:
-    """Batched MFCCs: orthonormal DCT-II of the log-mel spectrogram, like ``librosa.feature.mfcc``.
+    """Batched MFCCs: :func:`course_lib.dsp.mfcc` (= ``librosa.feature.mfcc``) on tensors.
 
     Parameters
     ----------
     waveforms : Tensor, shape (B, n) or (B, 1, n) or (n,)
         Mono audio.
-    sample_rate : int
-        Sampling rate in Hz.
-    n_mfcc : int
-        Number of coefficients kept (``<= n_mels``).
-    n_fft, hop_length, n_mels, f_min, f_max, top_db
-        As in :func:`log_mel`.
-    lifter : float
-        Cepstral liftering coefficient (0 disables), librosa's definition.
-    dct_matrix : Tensor, shape (n_mels, n_mfcc), optional
-        Precomputed DCT basis (``MFCC`` passes its buffer).
+    sr, n_mfcc, n_fft, hop_length, n_mels, lifter, ...
+        As in :func:`course_lib.dsp.mfcc`.
+    dct : Tensor, shape (n_mfcc, n_mels), optional
+        Precomputed orthonormal DCT-II rows (``MFCC`` passes its buffer), as ``dsp.dct_matrix``.
     filterbank : Tensor, optional
         Precomputed mel bank, see :func:`log_mel`.
 
@@ -353,45 +448,38 @@ def mfcc(
 
     Notebook: 04_features_and_preprocessing
     """
-    _check_positive_int(n_mfcc, "n_mfcc")
+    n_mfcc = check_positive_int(n_mfcc, "n_mfcc")
     if n_mfcc > n_mels:
         raise ValueError(f"n_mfcc={n_mfcc} cannot exceed n_mels={n_mels}: the DCT has n_mels coefficients.")
-    db = log_mel(
-        waveforms, sample_rate, n_fft, hop_length, n_mels, f_min, f_max, top_db, filterbank=filterbank
-    )
-    if dct_matrix is None:
-        dct_matrix = taF.create_dct(n_mfcc, n_mels, norm="ortho").to(db.device)
-    # (..., n_mels, T) -> (..., n_mfcc, T)
-    coeffs = torch.matmul(dct_matrix.to(db.device, torch.float32).T, db)
-    if lifter > 0:
-        coeffs = coeffs * _lifter_weights(n_mfcc, lifter, db.device)[:, None]
-    elif lifter < 0:
-        raise ValueError(f"lifter must be >= 0, got {lifter}.")
+    if lifter < 0:
+        raise ValueError(f"lifter must be >= 0 (0 disables it); got {lifter}.")
+    db = log_mel(waveforms, sr, n_fft, hop_length, n_mels, win_length=win_length, window=window, center=center,
+                 pad_mode=pad_mode, fmin=fmin, fmax=fmax, htk=htk, norm=norm, ref=ref, amin=amin, top_db=top_db,
+                 filterbank=filterbank)
+    if dct is None:
+        dct = torch.as_tensor(dsp.dct_matrix(n_mfcc, n_mels), device=db.device)
+    with torch.autocast(device_type=db.device.type, enabled=False):
+        coeffs = torch.matmul(dct.to(db.device, db.dtype), db)
+        if lifter > 0:
+            coeffs = coeffs * torch.as_tensor(dsp.lifter_weights(n_mfcc, lifter), device=db.device, dtype=db.dtype)[:, None]
     return coeffs
 
 
 # --------------------------------------------------------------------------------------------
 # Augmentation
 # --------------------------------------------------------------------------------------------
-def _band_masks(
-    batch: int, size: int, mask_param: int, n_masks: int, generator: torch.Generator | None
-) -> Tensor:
-    """Boolean [batch, size] union of ``n_masks`` random bands of width in [0, mask_param] each."""
-    if n_masks == 0 or mask_param == 0 or size == 0:
-        return torch.zeros(batch, size, dtype=torch.bool)
-    gdev = _generator_device(generator)
-    width = torch.randint(0, min(mask_param, size) + 1, (batch, n_masks), generator=generator, device=gdev)
-    # Start uniform over the positions where the band still fits inside the axis.
-    u = torch.rand(batch, n_masks, generator=generator, device=gdev)
-    start = (u * (size - width + 1).float()).floor().long()
-    idx = torch.arange(size, device=gdev)
-    inside = (idx >= start[..., None]) & (idx < (start + width)[..., None])
-    return inside.any(dim=1).cpu()
+def _band_masks(batch: int, size: int, mask_param: int, n_masks: int) -> Tensor:
+    """Boolean [batch, size]: ``n_masks`` bands per row drawn by ``torchaudio.functional.mask_along_axis_iid``
+    (CPU, from the global generator, which the caller has seeded)."""
+    canvas = torch.zeros(batch, 1, 1, size)
+    for _ in range(n_masks):
+        canvas = taF.mask_along_axis_iid(canvas, mask_param, 1.0, axis=3)
+    return canvas[:, 0, 0] > 0
 
 
 def spec_augment_masks(
     batch: int,
-    n_freq: int,
+    n_freqs: int,
     n_frames: int,
     freq_mask_param: int = 8,
     time_mask_param: int = 10,
@@ -399,17 +487,22 @@ def spec_augment_masks(
     n_time_masks: int = 2,
     generator: torch.Generator | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Draw SpecAugment masks, independently for each example.
+    """Draw SpecAugment masks, independently for each example, with torchaudio's masking function.
 
-    Each of the ``n_freq_masks`` frequency masks covers ``w ~ U{0..freq_mask_param}`` consecutive
-    bins starting at a uniform position where it fits (and likewise in time), as in Park et al. 2019.
+    Each of the ``n_freq_masks`` frequency masks covers ``w`` consecutive bins, ``w`` uniform in
+    ``{0, ..., freq_mask_param - 1}``, starting at a uniform position where it fits (likewise in
+    time): ``torchaudio.functional.mask_along_axis_iid``, the function behind
+    ``torchaudio.transforms.FrequencyMasking(iid_masks=True)`` (Park et al. 2019). torchaudio draws
+    from torch's global generator; here the draws come from ``generator`` (a seed taken from it
+    fixes a private copy of the CPU generator), so a seeded generator gives the same masks on every
+    device and the global random state is left alone.
 
     Parameters
     ----------
-    batch, n_freq, n_frames : int
+    batch, n_freqs, n_frames : int
         Batch size and spectrogram size (bins, frames).
     freq_mask_param, time_mask_param : int
-        Maximum width of one mask, in bins and frames.
+        Upper bound (exclusive) of one mask's width, in bins and frames.
     n_freq_masks, n_time_masks : int
         How many masks per example on each axis (they may overlap).
     generator : torch.Generator, optional
@@ -417,7 +510,7 @@ def spec_augment_masks(
 
     Returns
     -------
-    freq_mask : Tensor, shape (batch, n_freq), bool, on CPU
+    freq_mask : Tensor, shape (batch, n_freqs), bool, on CPU
     time_mask : Tensor, shape (batch, n_frames), bool, on CPU
         True where the spectrogram is masked.
 
@@ -429,10 +522,13 @@ def spec_augment_masks(
         (n_freq_masks, "n_freq_masks"),
         (n_time_masks, "n_time_masks"),
     ]:
-        if not isinstance(value, (int, np.integer)) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer, got {value!r}.")
-    freq = _band_masks(batch, n_freq, freq_mask_param, n_freq_masks, generator)
-    time = _band_masks(batch, n_frames, time_mask_param, n_time_masks, generator)
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=_generator_device(generator)))
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        freq = _band_masks(batch, n_freqs, freq_mask_param, n_freq_masks)
+        time = _band_masks(batch, n_frames, time_mask_param, n_time_masks)
     return freq, time
 
 
@@ -541,7 +637,7 @@ def mixup(
     return x_mixed, y_mixed
 
 
-def add_noise_snr(
+def add_noise(
     waveforms: Tensor,
     noise: Tensor,
     snr_db: float | Tensor,
@@ -549,8 +645,10 @@ def add_noise_snr(
 ) -> Tensor:
     """Add noise scaled so that each example's signal-to-noise ratio is exactly ``snr_db``.
 
-    ``SNR = 10 log10(sum(s^2) / sum(g^2 n^2))``: the gain ``g`` is solved per example over the
-    waveform's length.
+    :func:`course_lib.dsp.add_noise` on a batch: the noise is tiled or cropped to the waveform's
+    length, then ``torchaudio.functional.add_noise`` solves the gain ``g`` per example so that
+    ``10 log10(sum(s^2) / sum(g^2 n^2)) = snr_db``. Unlike the one-clip reference, a silent
+    example is returned unchanged (gain 0) instead of stopping the whole batch with an error.
 
     Parameters
     ----------
@@ -587,15 +685,14 @@ def add_noise_snr(
         offsets = torch.randint(0, m - n + 1, (b,), generator=generator, device=_generator_device(generator))
         idx = offsets.to(x.device)[:, None] + torch.arange(n, device=x.device)
         nz = torch.gather(nz, 1, idx)
-    snr = torch.as_tensor(snr_db, dtype=torch.float32, device=x.device).reshape(-1)
+    snr = torch.as_tensor(snr_db, dtype=x.dtype, device=x.device).reshape(-1)
     if snr.numel() not in (1, b):
         raise ValueError(f"snr_db must be a number or have one value per example ({b}); got {snr.numel()}.")
-    p_signal = x.float().square().sum(-1)
-    p_noise = nz.float().square().sum(-1)
-    if bool((p_noise == 0).any()):
+    if bool((nz.square().sum(-1) == 0).any()):
         raise ValueError("a noise excerpt is all zeros: its SNR cannot be set. Use a non-silent noise clip.")
-    gain = torch.sqrt(p_signal / (p_noise * 10.0 ** (snr / 10.0)))
-    out = x + gain.to(x.dtype)[:, None] * nz
+    out = taF.add_noise(x, nz, snr.expand(b))
+    # A silent example has energy 0: torchaudio's gain is then 10 ** (-inf) = 0, or NaN for 0 * inf.
+    out = torch.where((x.square().sum(-1) == 0)[:, None], x, out)
     return out.reshape(*lead, 1, n) if waveforms.ndim == 3 else out.reshape(*lead, n)
 
 
@@ -612,7 +709,7 @@ def random_shift(
     waveforms : Tensor, shape (B, n) or (B, 1, n) or (n,)
         Audio.
     max_shift : int
-        Largest shift in samples (``0.1 * sample_rate`` is 100 ms).
+        Largest shift in samples (``int(0.1 * sr)`` is 100 ms).
     generator : torch.Generator, optional
         Source of randomness.
     mode : {"zero", "roll"}
@@ -648,9 +745,12 @@ def speed_perturb(
 ) -> Tensor | list[Tensor]:
     """Speed perturbation by resampling (tape-speed change: tempo and pitch move together).
 
-    A clip played ``f`` times faster is the clip resampled from ``f * 100`` to ``100`` (rational
-    factors, one polyphase resampling per distinct factor): cheap on CPU, unlike a phase-vocoder
-    pitch shift (torchaudio's ``pitch_shift`` takes ~11 s per second of audio on CPU).
+    A clip played ``f`` times faster is the clip resampled from ``1000 f`` to ``1000`` with
+    ``torchaudio.functional.resample`` (rational factors, one polyphase resampling per distinct
+    factor): cheap on CPU, unlike a phase-vocoder pitch shift (torchaudio's ``pitch_shift`` takes
+    ~11 s per second of audio on CPU). ``torchaudio.functional.speed`` is the same resampling, but
+    it truncates ``factor * orig_freq`` with ``int()``, so ``1.15`` would become ``1.149``: the
+    rational pair is formed here with ``round``. The offline data builders use this function too.
 
     Parameters
     ----------
@@ -658,7 +758,7 @@ def speed_perturb(
         Audio.
     factors : float or sequence of float
         Speed factor(s), e.g. ``1.1`` is 10 % faster and higher. With a sequence, each example
-        draws its own factor from it. Factors are rounded to 0.01.
+        draws its own factor from it. Factors are rounded to 0.001.
     generator : torch.Generator, optional
         Source of randomness for drawing the factors.
     keep_length : bool
@@ -676,15 +776,19 @@ def speed_perturb(
     choices = [float(factors)] if isinstance(factors, (int, float)) else [float(f) for f in factors]
     if not choices or any(not 0.25 <= f <= 4.0 for f in choices):
         raise ValueError(f"speed factors must lie in [0.25, 4]; got {choices}.")
-    pick = torch.randint(0, len(choices), (b,), generator=generator, device=_generator_device(generator))
-    per_example = [int(round(choices[int(i)] * 100)) for i in pick]
+    if len(choices) == 1:  # nothing to draw: leave the generator (or torch's global one) alone
+        per_example = [int(round(choices[0] * 1000))] * b
+    else:
+        pick = torch.randint(0, len(choices), (b,), generator=generator, device=_generator_device(generator))
+        per_example = [int(round(choices[int(i)] * 1000)) for i in pick]
     results: list[Tensor | None] = [None] * b
     for orig in sorted(set(per_example)):
         rows = [i for i, f in enumerate(per_example) if f == orig]
         sub = x[rows]
-        if orig != 100:
+        if orig != 1000:
+            g = math.gcd(orig, 1000)
             with torch.autocast(device_type=x.device.type, enabled=False):
-                sub = taF.resample(sub.float(), orig_freq=orig, new_freq=100).to(x.dtype)
+                sub = taF.resample(sub.to(_work_dtype(sub)), orig_freq=orig // g, new_freq=1000 // g).to(x.dtype)
         for j, i in enumerate(rows):
             results[i] = sub[j]
     if not keep_length:
@@ -729,8 +833,8 @@ class LogMel(nn.Module):
 
     Parameters
     ----------
-    sample_rate, n_fft, hop_length, n_mels, f_min, f_max, top_db
-        See :func:`log_mel`.
+    sr, n_fft, hop_length, n_mels, win_length, window, center, pad_mode, fmin, fmax, htk, norm, ref, amin, top_db
+        See :func:`log_mel` (same names, same defaults).
     device : torch.device or str, optional
         Where the buffers live (default: the runtime's device). ``.to(device)`` moves them later.
 
@@ -744,58 +848,63 @@ class LogMel(nn.Module):
 
     def __init__(
         self,
-        sample_rate: int = 16000,
-        n_fft: int = 1024,
+        sr: float,
+        n_fft: int = 2048,
         hop_length: int | None = None,
-        n_mels: int = 64,
-        f_min: float = 0.0,
-        f_max: float | None = None,
+        n_mels: int = 128,
+        *,
+        win_length: int | None = None,
+        window: WindowSpec = "hann",
+        center: bool = True,
+        pad_mode: str = "constant",
+        fmin: float = 0.0,
+        fmax: float | None = None,
+        htk: bool = False,
+        norm: Literal["slaney"] | None = "slaney",
+        ref: RefSpec = 1.0,
+        amin: float = 1e-10,
         top_db: float | None = 80.0,
         device: DeviceLike = None,
     ) -> None:
         super().__init__()
-        dev = _resolve_device(device)
-        self.sample_rate = sample_rate
-        self.n_fft = n_fft
-        self.hop_length = n_fft // 4 if hop_length is None else hop_length
+        dev = _device(device)
+        self.sr = sr
+        self.n_fft = check_positive_int(n_fft, "n_fft")
+        self.win_length = n_fft if win_length is None else check_positive_int(win_length, "win_length")
+        self.hop_length = max(self.win_length // 4, 1) if hop_length is None else hop_length
         self.n_mels = n_mels
-        self.f_min = f_min
-        self.f_max = f_max
-        self.top_db = top_db
+        self.center, self.pad_mode = center, pad_mode
+        self.fmin, self.fmax, self.htk, self.norm = fmin, fmax, htk, norm
+        self.ref, self.amin, self.top_db = ref, amin, top_db
         # Non-persistent: both are recomputed from the settings, so checkpoints need not carry them.
         self.register_buffer(
-            "filterbank", mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max, device=dev), persistent=False
+            "filterbank", mel_filterbank(sr, n_fft, n_mels, fmin, fmax, htk, norm, device=dev), persistent=False
         )
-        self.register_buffer("window", torch.hann_window(n_fft, periodic=True, device=dev), persistent=False)
+        self.register_buffer(
+            "window", _analysis_window(window, self.win_length, dev, torch.float32), persistent=False
+        )
 
     def forward(self, waveforms: Tensor) -> Tensor:
         return log_mel(
-            waveforms,
-            self.sample_rate,
-            self.n_fft,
-            self.hop_length,
-            self.n_mels,
-            self.f_min,
-            self.f_max,
-            self.top_db,
-            filterbank=self.filterbank,
-            window=self.window,
+            waveforms, self.sr, self.n_fft, self.hop_length, self.n_mels,
+            win_length=self.win_length, window=self.window, center=self.center, pad_mode=self.pad_mode,
+            ref=self.ref, amin=self.amin, top_db=self.top_db, filterbank=self.filterbank,
         )
 
     def extra_repr(self) -> str:
         return (
-            f"sample_rate={self.sample_rate}, n_fft={self.n_fft}, hop_length={self.hop_length}, "
-            f"n_mels={self.n_mels}, f_min={self.f_min}, f_max={self.f_max}, top_db={self.top_db}"
+            f"sr={self.sr}, n_fft={self.n_fft}, hop_length={self.hop_length}, n_mels={self.n_mels}, "
+            f"win_length={self.win_length}, fmin={self.fmin}, fmax={self.fmax}, top_db={self.top_db}"
         )
 
 
 class MFCC(nn.Module):
-    """MFCC module: log-mel (:class:`LogMel`) followed by an orthonormal DCT-II held as a buffer.
+    """MFCC module: log-mel (:class:`LogMel`) followed by the DCT-II (and lifter) held as buffers.
 
     Parameters
     ----------
-    sample_rate, n_mfcc, n_fft, hop_length, n_mels, f_min, f_max, top_db, lifter
-        See :func:`mfcc`.
+    sr, n_mfcc, n_fft, hop_length, n_mels, lifter, fmin, fmax, top_db, ...
+        See :func:`mfcc` (same names, same defaults); the other keywords go to :class:`LogMel`.
     device : torch.device or str, optional
         Where the buffers live (default: the runtime's device).
 
@@ -805,35 +914,50 @@ class MFCC(nn.Module):
     """
 
     dct: Tensor
+    lifter_weights: Tensor
 
     def __init__(
         self,
-        sample_rate: int = 16000,
+        sr: float,
         n_mfcc: int = 20,
-        n_fft: int = 1024,
+        n_fft: int = 2048,
         hop_length: int | None = None,
-        n_mels: int = 64,
-        f_min: float = 0.0,
-        f_max: float | None = None,
-        top_db: float | None = 80.0,
+        n_mels: int = 128,
+        *,
         lifter: float = 0.0,
+        win_length: int | None = None,
+        window: WindowSpec = "hann",
+        center: bool = True,
+        pad_mode: str = "constant",
+        fmin: float = 0.0,
+        fmax: float | None = None,
+        htk: bool = False,
+        norm: Literal["slaney"] | None = "slaney",
+        ref: RefSpec = 1.0,
+        amin: float = 1e-10,
+        top_db: float | None = 80.0,
         device: DeviceLike = None,
     ) -> None:
         super().__init__()
         if n_mfcc > n_mels:
-            raise ValueError(f"n_mfcc={n_mfcc} cannot exceed n_mels={n_mels}.")
-        self.log_mel = LogMel(sample_rate, n_fft, hop_length, n_mels, f_min, f_max, top_db, device=device)
-        self.n_mfcc = n_mfcc
-        self.lifter = lifter
-        self.register_buffer(
-            "dct", taF.create_dct(n_mfcc, n_mels, norm="ortho").to(_resolve_device(device)), persistent=False
-        )
+            raise ValueError(f"n_mfcc={n_mfcc} cannot exceed n_mels={n_mels}: the DCT has n_mels coefficients.")
+        if lifter < 0:
+            raise ValueError(f"lifter must be >= 0 (0 disables it); got {lifter}.")
+        dev = _device(device)
+        self.log_mel = LogMel(sr, n_fft, hop_length, n_mels, win_length=win_length, window=window, center=center,
+                              pad_mode=pad_mode, fmin=fmin, fmax=fmax, htk=htk, norm=norm, ref=ref, amin=amin,
+                              top_db=top_db, device=dev)
+        self.n_mfcc, self.lifter = n_mfcc, lifter
+        weights = dsp.lifter_weights(n_mfcc, lifter) if lifter > 0 else np.ones(n_mfcc)
+        self.register_buffer("dct", torch.as_tensor(dsp.dct_matrix(n_mfcc, n_mels), dtype=torch.float32, device=dev),
+                             persistent=False)
+        self.register_buffer("lifter_weights", torch.as_tensor(weights, dtype=torch.float32, device=dev)[:, None],
+                             persistent=False)
 
     def forward(self, waveforms: Tensor) -> Tensor:
-        coeffs = torch.matmul(self.dct.T, self.log_mel(waveforms))
-        if self.lifter > 0:
-            coeffs = coeffs * _lifter_weights(self.n_mfcc, self.lifter, coeffs.device)[:, None]
-        return coeffs
+        db = self.log_mel(waveforms)
+        with torch.autocast(device_type=db.device.type, enabled=False):
+            return torch.matmul(self.dct.to(db.dtype), db) * self.lifter_weights.to(db.dtype)
 
 
 class SpecAugment(nn.Module):
@@ -920,7 +1044,7 @@ class AddNoise(nn.Module):
         lo, hi = self.snr_db
         snr = lo + (hi - lo) * torch.rand(b, generator=generator, device=gdev)
         keep = torch.rand(b, generator=generator, device=gdev) < self.p
-        noisy = add_noise_snr(x, self.noise_bank[pick.to(self.noise_bank.device)], snr, generator=generator)
+        noisy = add_noise(x, self.noise_bank[pick.to(self.noise_bank.device)], snr, generator=generator)
         out = torch.where(keep.to(x.device)[:, None], noisy, x)
         return out.reshape(waveforms.shape)
 
@@ -967,8 +1091,8 @@ class FeaturePipeline(nn.Module):
 
     Parameters
     ----------
-    sample_rate, n_fft, hop_length, n_mels, f_min, f_max, top_db
-        Log-mel settings, see :func:`log_mel`.
+    sr, n_fft, hop_length, n_mels, win_length, fmin, fmax, top_db
+        Log-mel settings, see :func:`log_mel` (same names, same defaults).
     normalize : {"utterance", "global", None}
         ``"utterance"``: :func:`normalize_utterance` per example. ``"global"``: subtract a per-band
         mean and divide by a per-band std measured on training data with :meth:`fit_normalization`
@@ -992,12 +1116,14 @@ class FeaturePipeline(nn.Module):
 
     def __init__(
         self,
-        sample_rate: int = 16000,
-        n_fft: int = 1024,
+        sr: float,
+        n_fft: int = 2048,
         hop_length: int | None = None,
-        n_mels: int = 64,
-        f_min: float = 0.0,
-        f_max: float | None = None,
+        n_mels: int = 128,
+        *,
+        win_length: int | None = None,
+        fmin: float = 0.0,
+        fmax: float | None = None,
         top_db: float | None = 80.0,
         normalize: Normalization = "utterance",
         waveform_augment: nn.Module | None = None,
@@ -1008,8 +1134,9 @@ class FeaturePipeline(nn.Module):
         super().__init__()
         if normalize not in ("utterance", "global", None):
             raise ValueError(f"normalize must be 'utterance', 'global' or None, got {normalize!r}.")
-        dev = _resolve_device(device)
-        self.log_mel = LogMel(sample_rate, n_fft, hop_length, n_mels, f_min, f_max, top_db, device=dev)
+        dev = _device(device)
+        self.log_mel = LogMel(sr, n_fft, hop_length, n_mels, win_length=win_length, fmin=fmin, fmax=fmax,
+                              top_db=top_db, device=dev)
         self.normalize = normalize
         self.waveform_augment = waveform_augment
         self.spec_augment = spec_augment

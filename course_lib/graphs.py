@@ -4,7 +4,9 @@ Notebook: 08_spectral_graph_networks.
 
 The first half is the spectral theory in NumPy (dense matrices: the graphs of the notebook have at
 most a few hundred nodes): the Laplacian, its eigenbasis (the graph Fourier basis), the ring graph
-whose eigenbasis is the DFT basis, and spectral filters. ``chebyshev_filter`` is the from-scratch
+whose eigenbasis is the DFT basis, and spectral filters (on the ring they are the circular
+convolutions of ``course_lib.dsp.circular_convolve``). Dense adjacency from an ``edge_index`` is
+``torch_geometric.utils.to_dense_adj``. ``chebyshev_filter`` is the from-scratch
 version of what :class:`torch_geometric.nn.ChebConv` computes. The second half turns audio into
 :class:`torch_geometric.data.Data` graphs: frames as nodes, frequency bins as nodes, notes as nodes.
 """
@@ -15,6 +17,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
+from torch_geometric import utils as pyg_utils
 from torch_geometric.data import Batch, Data
 
 __all__ = [
@@ -28,10 +31,8 @@ __all__ = [
     "eigenspace_projection_error",
     "spectral_filter",
     "ring_filter_kernel",
-    "circular_convolve",
     "chebyshev_filter",
     "chebyshev_response",
-    "edge_index_to_adjacency",
     "frame_graph",
     "frequency_graph",
     "note_graph",
@@ -302,35 +303,10 @@ def ring_filter_kernel(n: int, response: Callable[[np.ndarray], np.ndarray]) -> 
     Returns
     -------
     np.ndarray, shape (n,)
-        Kernel g with ``spectral_filter(x, L_ring, h) == circular_convolve(x, g)``.
+        Kernel g with ``spectral_filter(x, L_ring, h) == course_lib.dsp.circular_convolve(x, g)``.
     """
     H = np.asarray(response(ring_eigenvalues(n)), dtype=np.float64)
     return np.fft.ifft(H).real
-
-
-def circular_convolve(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Direct circular convolution ``y[m] = sum_j g[j] x[(m - j) mod n]`` (no FFT).
-
-    Notebook: 08_spectral_graph_networks (see 02_fourier_and_convolution).
-
-    Parameters
-    ----------
-    x : np.ndarray, shape (n,)
-    kernel : np.ndarray, shape (n,) or shorter (zero-padded to n)
-
-    Returns
-    -------
-    np.ndarray, shape (n,)
-    """
-    x = np.asarray(x)
-    g = np.asarray(kernel)
-    n = len(x)
-    if len(g) > n:
-        raise ValueError(f"kernel has {len(g)} taps, more than the signal's {n} samples.")
-    y = np.zeros(n, dtype=np.result_type(x, g))
-    for j, gj in enumerate(g):
-        y += gj * np.roll(x, j)
-    return y
 
 
 def chebyshev_filter(
@@ -419,30 +395,6 @@ def chebyshev_response(
     return np.polynomial.chebyshev.chebval(s, np.asarray(theta, dtype=np.float64))
 
 
-def edge_index_to_adjacency(
-    edge_index: torch.Tensor, num_nodes: int, edge_weight: torch.Tensor | None = None
-) -> np.ndarray:
-    """Dense adjacency from a torch_geometric ``edge_index`` (duplicate edges add up).
-
-    Notebook: 08_spectral_graph_networks.
-
-    Parameters
-    ----------
-    edge_index : torch.Tensor, shape (2, E), long
-    num_nodes : int
-    edge_weight : torch.Tensor, shape (E,), optional
-
-    Returns
-    -------
-    np.ndarray, shape (num_nodes, num_nodes); ``A[i, j]`` weights the edge i -> j.
-    """
-    ei = edge_index.detach().cpu().numpy()
-    w = np.ones(ei.shape[1]) if edge_weight is None else edge_weight.detach().cpu().numpy()
-    a = np.zeros((num_nodes, num_nodes))
-    np.add.at(a, (ei[0], ei[1]), w)
-    return a
-
-
 # --------------------------------------------------------------------------------------------
 # Audio -> graph builders
 # --------------------------------------------------------------------------------------------
@@ -451,24 +403,19 @@ def _undirected_edges(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Union of edge sets given as (2, E_i) arrays, symmetrised, self-loops dropped, deduplicated.
 
-    Where the same edge comes from several sets, the first set's type wins.
+    torch_geometric's ``remove_self_loops`` and ``to_undirected`` do the work; where the same edge
+    comes from several sets, the first set's type wins (types are numbered in set order, so that
+    is the smallest type: ``reduce="min"``). Edges come out sorted by (source, target).
     """
-    src_all, dst_all, typ_all = [], [], []
-    for p, t in zip(pairs, types):
-        p = np.asarray(p, dtype=np.int64).reshape(2, -1)
-        src_all += [p[0], p[1]]
-        dst_all += [p[1], p[0]]
-        typ_all += [np.full(p.shape[1], t), np.full(p.shape[1], t)]
-    if not src_all:
+    if not pairs:
         return torch.zeros((2, 0), dtype=torch.long), torch.zeros(0, dtype=torch.long)
-    src, dst, typ = (np.concatenate(v) for v in (src_all, dst_all, typ_all))
-    keep = src != dst
-    src, dst, typ = src[keep], dst[keep], typ[keep]
-    # np.unique keeps the first occurrence, and earlier sets come first in the concatenation.
-    _, first = np.unique(src * num_nodes + dst, return_index=True)
-    first = np.sort(first)
-    edge_index = torch.as_tensor(np.stack([src[first], dst[first]]), dtype=torch.long)
-    return edge_index, torch.as_tensor(typ[first], dtype=torch.long)
+    edge_index = torch.cat([torch.as_tensor(np.asarray(p, dtype=np.int64).reshape(2, -1)) for p in pairs], dim=1)
+    edge_type = torch.cat([torch.full((np.asarray(p).reshape(2, -1).shape[1],), t, dtype=torch.long)
+                           for p, t in zip(pairs, types)])
+    if sorted(types) != list(types):
+        raise ValueError(f"edge types must be listed in increasing order; got {types}.")
+    edge_index, edge_type = pyg_utils.remove_self_loops(edge_index, edge_type)
+    return pyg_utils.to_undirected(edge_index, edge_type, num_nodes=num_nodes, reduce="min")
 
 
 def _as_2d_float(array: object, name: str, axes: str) -> torch.Tensor:

@@ -162,6 +162,8 @@ def unweighted_average_recall(y_true: Any, y_pred: Any) -> float:
 def edit_distance(reference: Sequence[Any], hypothesis: Sequence[Any]) -> int:
     """Levenshtein distance: fewest substitutions, insertions and deletions from ref to hyp.
 
+    ``torchaudio.functional.edit_distance`` (the row-by-row dynamic programme), on lists.
+
     Parameters
     ----------
     reference, hypothesis : sequence
@@ -173,15 +175,9 @@ def edit_distance(reference: Sequence[Any], hypothesis: Sequence[Any]) -> int:
 
     Notebook: 13_speech_recognition_ctc
     """
-    ref, hyp = list(reference), list(hypothesis)
-    # One row of the dynamic-programming table at a time: O(len(hyp)) memory.
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, start=1):
-        cur = [i] + [0] * len(hyp)
-        for j, h in enumerate(hyp, start=1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
-        prev = cur
-    return prev[-1]
+    from torchaudio.functional import edit_distance as levenshtein  # lazy: torchaudio imports torch
+
+    return int(levenshtein(list(reference), list(hypothesis)))
 
 
 def _error_rate(refs: list[list[Any]], hyps: list[list[Any]]) -> float:

@@ -42,8 +42,10 @@ def test_resample_keeps_tone_and_length(tmp_path):
     z = resample(_tone(16000, 7000.0, 1.0), 16000, 8000)
     assert np.sqrt(np.mean(z**2)) < 0.01
     save_audio(tmp_path / "t.wav", x, 44100)
-    w = load_waveform(tmp_path / "t.wav", 16000)
+    w = load_waveform(tmp_path / "t.wav", sr=16000)
     assert tuple(w.shape) == (1, 16000) and str(w.dtype) == "torch.float32"
+    y16, sr16 = load_audio(tmp_path / "t.wav", sr=16000)
+    assert sr16 == 16000 and np.array_equal(w.numpy(), y16)
 
 
 def test_missing_file_names_it(tmp_path):
@@ -92,7 +94,7 @@ def test_save_is_atomic_and_leaves_no_temp(tmp_path):
     save_audio(tmp_path / "a.wav", _tone(8000), 8000)
     save_audio(tmp_path / "a.wav", _tone(8000, 200), 8000)  # overwrite in place
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav"]
-    with pytest.raises(Exception):
+    with pytest.raises(AudioError, match=r"b.unknownext: soundfile cannot write '.unknownext' files"):
         save_audio(tmp_path / "b.unknownext", _tone(8000), 8000)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav"]
 

@@ -51,42 +51,7 @@ from course_lib.models.tf_cnn import (
     frequency_position,
 )
 
-__all__ = [
-    # cnn
-    "conv_output_length",
-    "receptive_field",
-    "count_parameters",
-    "article_cnn_fixed",
-    "ConvBlock1d",
-    "ConvBlock2d",
-    "RawWaveformCNN",
-    "LogMelCNN",
-    # tf_cnn
-    "TimeFrequencySeparableBlock",
-    "MultiScaleBlock",
-    "FrequencyAwareConv",
-    "FullyConvClassifier",
-    "frequency_position",
-    # autoencoder
-    "ConvAutoencoder",
-    # temporal
-    "lengths_to_mask",
-    "AttentionPooling",
-    "RNNClassifier",
-    "CausalConv1d",
-    "TCN",
-    "TCNClassifier",
-    "StreamingTCN",
-    "stream_process",
-    "PositionalEncoding",
-    "TransformerClassifier",
-    "CTCModel",
-    "ctc_loss",
-    "greedy_ctc_decode",
-    "FrameTagger",
-    # gnn
-    "GraphClassifier",
-    "ChebNetClassifier",
-    "GCNClassifier",
-    "GATClassifier",
-]
+from course_lib.models import autoencoder, cnn, gnn, temporal, tf_cnn
+
+# Each family module lists its public names once; the package re-exports exactly those.
+__all__ = [*cnn.__all__, *tf_cnn.__all__, *autoencoder.__all__, *temporal.__all__, *gnn.__all__]

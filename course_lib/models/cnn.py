@@ -31,18 +31,18 @@ LayerSpec = Union[nn.Module, Sequence[int]]
 
 
 def conv_output_length(
-    length: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1
+    length: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1
 ) -> int:
     """Output length of a 1-D convolution or pooling layer along one axis.
 
-    ``floor((length + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1``, the formula
+    ``floor((length + 2 * padding - dilation * (kernel_size - 1) - 1) / stride) + 1``, the formula
     behind ``nn.Conv1d``, ``nn.Conv2d`` (per axis) and ``nn.MaxPool1d``.
 
     Parameters
     ----------
     length : int
         Input length in samples (or frames, or mel bands).
-    kernel, stride, padding, dilation : int
+    kernel_size, stride, padding, dilation : int
 
     Returns
     -------
@@ -51,11 +51,11 @@ def conv_output_length(
 
     Notebook: 05_from_filters_to_cnns
     """
-    for name, value, low in (("length", length, 0), ("kernel", kernel, 1), ("stride", stride, 1),
+    for name, value, low in (("length", length, 0), ("kernel_size", kernel_size, 1), ("stride", stride, 1),
                              ("padding", padding, 0), ("dilation", dilation, 1)):
         if int(value) != value or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    span = dilation * (kernel - 1) + 1
+    span = dilation * (kernel_size - 1) + 1
     if length + 2 * padding < span:
         raise ValueError(
             f"a kernel spanning {span} samples does not fit an input of length {length} "
@@ -143,19 +143,19 @@ def article_cnn_fixed(n_classes: int = 10) -> nn.Sequential:
 class ConvBlock1d(nn.Sequential):
     """Conv1d -> BatchNorm1d -> ReLU -> MaxPool1d: one stage of a raw-waveform CNN.
 
-    Input ``(batch, in_ch, samples)``, output ``(batch, out_ch, samples // pool)``.
+    Input ``(batch, in_channels, samples)``, output ``(batch, out_channels, samples // pool)``.
 
     Notebook: 05_from_filters_to_cnns
     """
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, pool: int = 4,
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, pool: int = 4,
                  batch_norm: bool = True) -> None:
         layers: list[nn.Module] = [
-            nn.Conv1d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2,
+            nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2,
                       bias=not batch_norm)
         ]
         if batch_norm:
-            layers.append(nn.BatchNorm1d(out_ch))
+            layers.append(nn.BatchNorm1d(out_channels))
         layers.append(nn.ReLU(inplace=True))
         if pool > 1:
             # ceil_mode: a short clip keeps at least one frame instead of pooling to nothing.
@@ -166,7 +166,7 @@ class ConvBlock1d(nn.Sequential):
 class ConvBlock2d(nn.Sequential):
     """Conv2d 3x3 -> [BatchNorm2d] -> ReLU -> [MaxPool2d] -> [Dropout]: one stage of a 2-D CNN.
 
-    Input ``(batch, in_ch, n_mels, frames)``; the pool halves both axes.
+    Input ``(batch, in_channels, n_mels, frames)``; the pool halves both axes.
 
     Parameters
     ----------
@@ -178,15 +178,15 @@ class ConvBlock2d(nn.Sequential):
     Notebook: 06_cnn_audio_classification
     """
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int | tuple[int, int] = 3,
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int] = 3,
                  pool: int | tuple[int, int] = 2, batch_norm: bool = True,
                  dropout: float = 0.0) -> None:
-        k = (kernel, kernel) if isinstance(kernel, int) else kernel
+        k = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
         layers: list[nn.Module] = [
-            nn.Conv2d(in_ch, out_ch, k, padding=(k[0] // 2, k[1] // 2), bias=not batch_norm)
+            nn.Conv2d(in_channels, out_channels, k, padding=(k[0] // 2, k[1] // 2), bias=not batch_norm)
         ]
         if batch_norm:
-            layers.append(nn.BatchNorm2d(out_ch))
+            layers.append(nn.BatchNorm2d(out_channels))
         layers.append(nn.ReLU(inplace=True))
         if pool not in (1, (1, 1)):
             # ceil_mode keeps a one-frame input alive instead of pooling it to nothing.
@@ -238,7 +238,7 @@ class RawWaveformCNN(nn.Module):
         if not channels:
             raise ValueError("channels must name at least one block")
         blocks = [ConvBlock1d(1, channels[0], first_kernel, stride=first_stride, pool=pool)]
-        blocks += [ConvBlock1d(c_in, c_out, kernel=3, pool=pool)
+        blocks += [ConvBlock1d(c_in, c_out, kernel_size=3, pool=pool)
                    for c_in, c_out in zip(channels[:-1], channels[1:])]
         self.features = nn.Sequential(*blocks)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(channels[-1], n_classes))

@@ -275,7 +275,7 @@ class TCN(nn.Module):
 
     Parameters
     ----------
-    n_inputs : int
+    in_channels : int
         Input channels (e.g. n_mels).
     channels : sequence of int
         Output channels of each residual block.
@@ -285,7 +285,7 @@ class TCN(nn.Module):
     dropout : float
     """
 
-    def __init__(self, n_inputs: int, channels: Sequence[int] = (32, 32, 32, 32), kernel_size: int = 3,
+    def __init__(self, in_channels: int, channels: Sequence[int] = (32, 32, 32, 32), kernel_size: int = 3,
                  dilations: Sequence[int] | None = None, dropout: float = 0.0) -> None:
         super().__init__()
         channels = list(channels)
@@ -293,8 +293,8 @@ class TCN(nn.Module):
         if len(dilations) != len(channels):
             raise ValueError(f"Give one dilation per block: {len(channels)} blocks, "
                              f"{len(dilations)} dilations.")
-        self.n_inputs, self.out_channels = n_inputs, channels[-1]
-        ins = [n_inputs] + channels[:-1]
+        self.in_channels, self.out_channels = in_channels, channels[-1]
+        ins = [in_channels] + channels[:-1]
         self.blocks = nn.ModuleList(
             _TCNBlock(i, o, kernel_size, d, dropout) for i, o, d in zip(ins, channels, dilations)
         )
@@ -305,8 +305,8 @@ class TCN(nn.Module):
         return 1 + sum(b.conv1.left_context + b.conv2.left_context for b in self.blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, n_inputs, n_frames) -> (batch, channels[-1], n_frames), causal."""
-        x = _as_sequence(x, self.n_inputs)
+        """(batch, in_channels, n_frames) -> (batch, channels[-1], n_frames), causal."""
+        x = _as_sequence(x, self.in_channels)
         for block in self.blocks:
             x = block(x)
         return x
@@ -320,8 +320,8 @@ class TCN(nn.Module):
                 for b in self.blocks]
 
     def forward_stream(self, x: torch.Tensor, state: list[list[torch.Tensor]]) -> tuple[torch.Tensor, list]:
-        """Process one chunk (batch, n_inputs, t) -> ((batch, channels[-1], t), new state)."""
-        x = _as_sequence(x, self.n_inputs)
+        """Process one chunk (batch, in_channels, t) -> ((batch, channels[-1], t), new state)."""
+        x = _as_sequence(x, self.in_channels)
         new_state = []
         for block, s in zip(self.blocks, state):
             x, s = block.forward_stream(x, s)
@@ -360,7 +360,7 @@ class TCNClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (batch, n_classes) for ``x`` (batch, n_features, n_frames)."""
-        x = _as_sequence(x, self.tcn.n_inputs)
+        x = _as_sequence(x, self.tcn.in_channels)
         lengths = _check_lengths(lengths, x.shape[0], x.shape[-1])
         h = self.tcn(self.norm(x)).transpose(1, 2)
         mask = None if lengths is None else lengths_to_mask(lengths.to(x.device), x.shape[-1])

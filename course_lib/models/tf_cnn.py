@@ -42,26 +42,26 @@ class TimeFrequencySeparableBlock(nn.Module):
 
     Parameters
     ----------
-    in_ch, out_ch : int
+    in_channels, out_channels : int
     k_freq, k_time : int
         Kernel heights (mel bands) and widths (frames); odd, so that padding keeps the shape.
 
-    Input ``(batch, in_ch, n_mels, frames)``, output ``(batch, out_ch, n_mels, frames)``.
+    Input ``(batch, in_channels, n_mels, frames)``, output ``(batch, out_channels, n_mels, frames)``.
 
     Notebook: 07_time_frequency_cnns
     """
 
-    def __init__(self, in_ch: int, out_ch: int, k_freq: int = 7, k_time: int = 7) -> None:
+    def __init__(self, in_channels: int, out_channels: int, k_freq: int = 7, k_time: int = 7) -> None:
         super().__init__()
         if k_freq % 2 == 0 or k_time % 2 == 0:
             raise ValueError(f"k_freq and k_time must be odd to keep the shape, got {k_freq}, {k_time}")
         self.freq = nn.Sequential(
-            nn.Conv2d(in_ch, out_ch, (k_freq, 1), padding=(k_freq // 2, 0), bias=False),
-            *_norm_act(out_ch),
+            nn.Conv2d(in_channels, out_channels, (k_freq, 1), padding=(k_freq // 2, 0), bias=False),
+            *_norm_act(out_channels),
         )
         self.time = nn.Sequential(
-            nn.Conv2d(out_ch, out_ch, (1, k_time), padding=(0, k_time // 2), bias=False),
-            *_norm_act(out_ch),
+            nn.Conv2d(out_channels, out_channels, (1, k_time), padding=(0, k_time // 2), bias=False),
+            *_norm_act(out_channels),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -76,18 +76,18 @@ class MultiScaleBlock(nn.Module):
 
     Parameters
     ----------
-    in_ch : int
-    branch_ch : int
-        Channels of each branch; the output has ``branch_ch * len(kernels)`` channels.
+    in_channels : int
+    branch_channels : int
+        Channels of each branch; the output has ``branch_channels * len(kernels)`` channels.
     kernels : sequence of (k_freq, k_time), each odd
 
-    Input ``(batch, in_ch, n_mels, frames)``, output
-    ``(batch, branch_ch * len(kernels), n_mels, frames)``.
+    Input ``(batch, in_channels, n_mels, frames)``, output
+    ``(batch, branch_channels * len(kernels), n_mels, frames)``.
 
     Notebook: 07_time_frequency_cnns
     """
 
-    def __init__(self, in_ch: int, branch_ch: int,
+    def __init__(self, in_channels: int, branch_channels: int,
                  kernels: Sequence[tuple[int, int]] = ((3, 3), (9, 1), (1, 9))) -> None:
         super().__init__()
         if not kernels:
@@ -96,11 +96,11 @@ class MultiScaleBlock(nn.Module):
             if kf % 2 == 0 or kt % 2 == 0:
                 raise ValueError(f"kernel {(kf, kt)} must have odd sides to keep the shape")
         self.branches = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(in_ch, branch_ch, (kf, kt), padding=(kf // 2, kt // 2),
-                                    bias=False), *_norm_act(branch_ch))
+            nn.Sequential(nn.Conv2d(in_channels, branch_channels, (kf, kt), padding=(kf // 2, kt // 2),
+                                    bias=False), *_norm_act(branch_channels))
             for kf, kt in kernels
         )
-        self.out_channels = branch_ch * len(kernels)
+        self.out_channels = branch_channels * len(kernels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([branch(x) for branch in self.branches], dim=1)
@@ -132,15 +132,15 @@ class FrequencyAwareConv(nn.Module):
     channel (Liu et al. 2018, "CoordConv"; Koutini et al. 2019, frequency-aware CNNs) lets the
     filter's response depend on the band.
 
-    Input ``(batch, in_ch, n_mels, frames)``, output ``(batch, out_ch, n_mels, frames)``.
+    Input ``(batch, in_channels, n_mels, frames)``, output ``(batch, out_channels, n_mels, frames)``.
 
     Notebook: 07_time_frequency_cnns
     """
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int = 3) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_ch + 1, out_ch, kernel, padding=kernel // 2, bias=False)
-        self.post = nn.Sequential(*_norm_act(out_ch))
+        self.conv = nn.Conv2d(in_channels + 1, out_channels, kernel_size, padding=kernel_size // 2, bias=False)
+        self.post = nn.Sequential(*_norm_act(out_channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.post(self.conv(torch.cat([x, frequency_position(x)], dim=1)))
