@@ -6,11 +6,21 @@ PYTHON   ?= python3
 VENV     := .venv
 PY       := $(VENV)/bin/python
 STAMP    := $(VENV)/.course-installed
+UV       := $(VENV)/bin/uv
 KERNEL   := audio-nn-course
 # The CI profile: offline data, CPU only, small budgets; failing exercise checks raise.
 CI_ENV   := COURSE_PROFILE=ci COURSE_STRICT_CHECKS=1 MPLBACKEND=Agg PYTHONHASHSEED=0
+# The laptop profile on miniature copies of the real datasets' layouts, served on 127.0.0.1 by
+# `course_lib.data miniature --run` (docs/DEVELOPING.md, "Miniature datasets"). COURSE_BUDGET (tests
+# only) sizes the run for the fixtures: all of each small training split, 8 epochs (enough for every
+# notebook's learning check to pass with a margin), batches of 16, at most 240 clips of an offline set.
+# One thread: on a shared 2-core machine two threads measured 1.2-5x slower (oversubscription).
+LAPTOP_ENV := COURSE_PROFILE=laptop COURSE_STRICT_CHECKS=1 MPLBACKEND=Agg PYTHONHASHSEED=0 COURSE_THREADS=1 \
+	COURSE_BUDGET=epochs=8,data_fraction=1.0,max_clips=240,batch_size=16
+LAPTOP_NOTEBOOKS := $(LAPTOP_ENV) $(PY) -m course_lib.data miniature --run \
+	$(PY) -m pytest solutions --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
 
-.PHONY: help install system-packages data lab test test-unit test-notebooks notebooks check-notebooks strip bench clean-venv
+.PHONY: help install system-packages data lab test test-unit test-notebooks notebooks check-notebooks strip bench clean-venv doctor lock test-py312 test-device
 
 help:
 	@echo "make lab        install what is missing, prepare offline data, open JupyterLab"
@@ -18,19 +28,42 @@ help:
 	@echo "make notebooks  regenerate the student copies in notebooks/ from solutions/"
 	@echo "make strip      strip outputs from solutions/ before committing"
 	@echo "make bench      input-pipeline benchmark (ratio against a naive loader)"
+	@echo "make test-laptop every solution notebook in the laptop profile on miniature real-dataset layouts (part of make test)"
+	@echo "make lock       rewrite requirements.lock from pyproject.toml (UPGRADE=1 or UPGRADE=pkg to move versions)"
+	@echo "make test-py312 Python 3.12 + Colab's install path (torch kept), unit tests there (part of make test)"
+	@echo "make test-device every notebook + the benchmark on CUDA/MPS, as a table (refuses without one)"
+	@echo "make doctor     first-day check: versions vs the lock, device, system tools by use, data cache; each fix"
 
-# The virtual environment is rebuilt when the pins or the package metadata change.
-$(STAMP): requirements.lock pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null || { \
-		echo "The course needs Python >= 3.10 as '$(PYTHON)' (found: $$($(PYTHON) --version 2>&1))."; \
-		echo "Install one, or point make at it: make test PYTHON=python3.11"; exit 1; }
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { \
+# The virtual environment holds exactly requirements.lock (every package, transitive ones too),
+# installed by uv, itself pinned in the lock and installed by the venv's own pip: `uv pip sync`
+# adds, changes and removes packages until the environment equals the lock. It is redone when the
+# lock or the package metadata change. uv reads UV_INDEX_URL / UV_DEFAULT_INDEX, not pip.conf.
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+		echo "The course needs Python >= 3.11 as '$(PYTHON)' (found: $$($(PYTHON) --version 2>&1))."; \
+		echo "Install one, or point make at it: make test PYTHON=python3.12"; exit 1; }
+	@$(PYTHON) -m venv $(VENV) || { \
 		echo "Could not create $(VENV). On Debian/Ubuntu: sudo apt-get install python3-venv"; exit 1; }
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.lock
-	$(PY) -m pip install --quiet --no-deps -e .
+
+$(UV): | $(PY)
+	@pin=$$(grep -m1 '^uv==' requirements.lock) || { \
+		echo "requirements.lock pins no uv: restore it (git checkout requirements.lock)"; exit 1; }; \
+	$(PY) -m pip install --quiet "$$pin"
+
+$(STAMP): requirements.lock pyproject.toml | $(UV)
+	$(UV) pip sync --quiet --python $(PY) requirements.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python 3 ($(KERNEL))" >/dev/null
 	@touch $(STAMP)
+
+# requirements.lock from pyproject.toml's ranges and the dev extra, for every platform (markers).
+# Versions already locked are kept; UPGRADE=1 moves every package to the newest its range allows,
+# UPGRADE="numpy scipy" only those. Then `make test`, and commit the lock with environment.yml.
+lock: | $(UV)
+	$(UV) pip compile --quiet pyproject.toml --extra dev --universal --custom-compile-command "make lock" \
+		$(if $(filter 1,$(UPGRADE)),--upgrade,$(foreach p,$(UPGRADE),--upgrade-package $(p))) \
+		-o requirements.lock
+	$(PY) -m course_lib.lockfile environment-yml
 
 install: $(STAMP) system-packages
 
@@ -51,9 +84,18 @@ lab: install
 test: install
 	$(CI_ENV) $(PY) -m course_lib.data prepare
 	$(CI_ENV) $(PY) -m pytest tests solutions --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
+	$(LAPTOP_NOTEBOOKS)
+	$(PY) tools/check_colab_install.py --skip-without-python
 
 test-unit: install
 	$(CI_ENV) $(PY) -m pytest tests -p no:cacheprovider
+
+# Every notebook in the laptop profile against the miniature real-dataset layouts: catches what
+# the ci profile cannot (real class names, clip lengths, sample rates, folds and split files).
+.PHONY: test-laptop
+test-laptop: install
+	$(CI_ENV) $(PY) -m course_lib.data prepare
+	$(LAPTOP_NOTEBOOKS)
 
 test-notebooks: install
 	$(CI_ENV) $(PY) -m course_lib.data prepare
@@ -72,5 +114,26 @@ strip: $(STAMP)
 bench: data
 	$(PY) -m course_lib.bench train
 
+# Python 3.12 and Colab's install path: pip installs course-lib (pyproject's ranges) into a Python 3.12
+# venv that already holds torch, must keep that torch, and the unit tests then pass against the
+# installed copy. .venv-py312 is kept, and rebuilt when the lock or pyproject.toml change.
+test-py312: $(STAMP)
+	$(PY) tools/check_colab_install.py
+
+# Every solution notebook in the ci profile and `make bench`, on CUDA (else MPS), as one table.
+# Without an accelerator it says so and fails before installing or running anything else.
+test-device: $(STAMP)
+	$(PY) -m course_lib.devicecheck --preflight
+	@$(MAKE) --no-print-directory install
+	$(CI_ENV) $(PY) -m course_lib.data prepare
+	$(PY) -m course_lib.devicecheck
+
 clean-venv:
 	rm -rf $(VENV)
+
+# Diagnoses without installing anything (a broken install is what it is for): the course's .venv
+# when there is one, else the system Python, which then reports what is missing.
+doctor:
+	@if [ -x $(PY) ]; then $(PY) -m course_lib doctor; else \
+		echo "no $(VENV) yet ('make install' creates it); checking with $(PYTHON)"; \
+		PYTHONPATH=. $(PYTHON) -m course_lib doctor; fi

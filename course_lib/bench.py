@@ -12,6 +12,17 @@ Both train the same small CNN with the same optimiser; throughput is reported in
 with and without the model step, and as a ratio. Nothing is asserted: the numbers are what this
 machine measured.
 
+It then prints the precision figures (``python -m course_lib.bench precision`` prints only those):
+ms per training step of the course's ``LogMelCNN(channels=(16, 32, 64))`` on a batch of 64 log-mels,
+in float32 and in bf16 autocast on this machine, their ratio, and what ``choose_precision`` picked
+and why. On a CPU without native bf16 (AVX2 only: most laptops) the bf16 step is several times
+slower; ``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2`` makes a newer CPU behave like one.
+
+``python -m course_lib.bench threads`` times training steps of the course's small models (the CNN
+of 05-07, a GRU of 09, a ChebNet of 08) with one torch thread and with one per physical core: the
+measurement behind ``course_lib.runtime.pick_num_threads``. It prints the machine's load average,
+because the answer depends on what else runs.
+
 Notebook: 04_features_and_preprocessing (the feature pipeline on the device); the CNN notebooks
 05-07 train from splits decoded once into memory for the reason this benchmark measures.
 """
@@ -19,6 +30,7 @@ Notebook: 04_features_and_preprocessing (the feature pipeline on the device); th
 from __future__ import annotations
 
 import argparse
+import math
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -29,7 +41,8 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["BenchResult", "bench_train", "main"]
+__all__ = ["BenchResult", "PrecisionResult", "ThreadsResult", "bench_precision", "bench_threads",
+           "bench_train", "main"]
 
 SAMPLE_RATE = 16000
 N_FFT, HOP, N_MELS = 1024, 256, 64
@@ -71,10 +84,6 @@ class BenchResult:
         ])
 
 
-def _fix_length(x: np.ndarray, n: int) -> np.ndarray:
-    return x[:n] if len(x) >= n else np.pad(x, (0, n - len(x)))
-
-
 def _clip_files(n_clips: int, folder: Path) -> tuple[list[Path], list[int], str]:
     """Files to read: the offline spoken_digits set when it is built, else clips written here."""
     try:
@@ -112,7 +121,7 @@ def _decode(path: Path) -> np.ndarray:
     x = x.mean(axis=1)
     if sr != SAMPLE_RATE:
         x = librosa.resample(x, orig_sr=sr, target_sr=SAMPLE_RATE)
-    return _fix_length(x, SAMPLE_RATE)
+    return librosa.util.fix_length(x, size=SAMPLE_RATE)
 
 
 class NaiveDataset(torch.utils.data.Dataset):
@@ -253,6 +262,271 @@ def bench_train(n_clips: int = 256, batch_size: int = 64, epochs: int = 2,
         )
 
 
+# The variables that cap the CPU's instruction set: set, they make this machine emulate an older one.
+_ISA_ENV = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "COURSE_PRECISION")
+
+
+@dataclass
+class PrecisionResult:
+    """ms per training step of the course's CNN in float32 and in bf16 autocast, and the choice.
+
+    Attributes
+    ----------
+    device : str
+    threads : int
+        torch's CPU thread count.
+    cpu_capability : str
+        The vector instruction set ATen dispatches to (``AVX512``, ``AVX2``, ...).
+    bf16_native : bool
+        Whether oneDNN computes bf16 natively here (``course_lib.runtime.cpu_bf16_native``).
+    batch_size, n_mels, frames, steps : int
+        What one step trains on, and the steps timed per precision.
+    fp32_ms, bf16_ms : float
+        Median ms per training step (forward, backward, AdamW update).
+    chosen : str
+        ``choose_precision``'s pick and reason, e.g. ``"fp32: this CPU has no native bf16 (oneDNN)..."``.
+    env : dict of str to str
+        The instruction-set and precision variables set for this run (empty: none).
+    """
+
+    device: str
+    threads: int
+    cpu_capability: str
+    bf16_native: bool
+    batch_size: int
+    n_mels: int
+    frames: int
+    steps: int
+    fp32_ms: float
+    bf16_ms: float
+    chosen: str
+    env: dict[str, str]
+
+    @property
+    def bf16_over_fp32(self) -> float:
+        """bf16 step time / float32 step time (> 1: bf16 is slower)."""
+        return self.bf16_ms / self.fp32_ms
+
+    def report(self) -> str:
+        env = " ".join(f"{k}={v}" for k, v in self.env.items()) or "none"
+        faster = ("bf16 faster" if self.bf16_over_fp32 < 1 else "bf16 slower")
+        return "\n".join([
+            f"bench precision: one training step of LogMelCNN(channels=(16, 32, 64)) on {self.batch_size} "
+            f"log-mels of {self.n_mels} x {self.frames}, median of {self.steps} steps, device {self.device}, "
+            f"{self.threads} torch threads, CPU capability {self.cpu_capability}, native bf16 (oneDNN) "
+            f"{'yes' if self.bf16_native else 'no'}, overrides: {env}",
+            f"  fp32 {self.fp32_ms:8.1f} ms/step | bf16 autocast {self.bf16_ms:8.1f} ms/step | "
+            f"bf16/fp32 {self.bf16_over_fp32:5.2f} ({faster})",
+            f"  choose_precision picked {self.chosen}",
+        ])
+
+
+def bench_precision(batch_size: int = 64, steps: int = 6, device: torch.device | str | None = None,
+                    n_mels: int = N_MELS, frames: int = 63) -> PrecisionResult:
+    """Time training steps of the course's CNN in float32 and in bf16 autocast on ``device``.
+
+    Parameters
+    ----------
+    batch_size : int
+    steps : int
+        Steps timed per precision, after one warm-up step each; the two precisions alternate in
+        blocks of ``steps // 3`` (at least 1) so a change in the machine's load hits both.
+    device : torch.device or str, optional
+        Default: the runtime's device.
+    n_mels, frames : int
+        Input size; 64 x 63 is one second at 16 kHz with hop 256, as in notebooks 05-07.
+
+    Returns
+    -------
+    PrecisionResult
+        ``.report()`` is what ``python -m course_lib.bench precision`` prints.
+
+    Notebook: 05_from_filters_to_cnns (the trainer's precision choice)
+    """
+    import os
+
+    from course_lib.models import LogMelCNN
+    from course_lib.runtime import cpu_bf16_native
+    from course_lib.train import choose_precision
+
+    if device is None:
+        from course_lib.runtime import get_runtime
+
+        device = get_runtime().device
+    device = torch.device(device)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(batch_size, 1, n_mels, frames, generator=gen).to(device)
+    y = torch.randint(0, 10, (batch_size,), generator=gen).to(device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = LogMelCNN(10, channels=(16, 32, 64)).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+
+    def step(bf16: bool) -> float:
+        start = time.perf_counter()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    step(False), step(True)  # warm-up: allocator, oneDNN primitives, cuDNN autotuning
+    block = max(1, steps // 3)
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for round_ in range(math.ceil(steps / block)):
+        for bf16 in (False, True) if round_ % 2 == 0 else (True, False):
+            times[bf16].extend(step(bf16) for _ in range(min(block, steps - len(times[bf16]))))
+    precision = choose_precision(device, True)
+    return PrecisionResult(
+        device=str(device), threads=torch.get_num_threads(),
+        cpu_capability=torch.backends.cpu.get_cpu_capability(), bf16_native=cpu_bf16_native(),
+        batch_size=batch_size, n_mels=n_mels, frames=frames, steps=steps,
+        fp32_ms=1000 * float(np.median(times[False])), bf16_ms=1000 * float(np.median(times[True])),
+        chosen=precision.reason,
+        env={k: os.environ[k] for k in _ISA_ENV if os.environ.get(k)},
+    )
+
+
+@dataclass
+class ThreadsResult:
+    """ms per training step of small course models at each torch thread count.
+
+    Attributes
+    ----------
+    thread_counts : tuple of int
+    ms : dict of str to list of float
+        Workload name -> median ms per step at each of ``thread_counts``.
+    load_average : tuple of float
+        The machine's 1-, 5- and 15-minute load averages before the run (empty where unknown).
+    cores : int
+        Physical cores (``course_lib.runtime.physical_cores``).
+    picked : dict of str to str
+        Profile -> what ``pick_num_threads`` chooses there and why.
+    """
+
+    thread_counts: tuple[int, ...]
+    ms: dict[str, list[float]]
+    load_average: tuple[float, ...]
+    cores: int
+    picked: dict[str, str]
+
+    def report(self) -> str:
+        load = ", ".join(f"{x:.2f}" for x in self.load_average) or "unknown"
+        head = " | ".join(f"{t} thread{'s' if t > 1 else ''}" for t in self.thread_counts)
+        lines = [f"bench threads: ms per training step at {head}; {self.cores} physical cores, "
+                 f"load average before the run {load} (other work on the machine changes the answer)"]
+        for name, times in self.ms.items():
+            cells = " | ".join(f"{ms:8.1f}" for ms in times)
+            lines.append(f"  {name:30s} {cells} | {self.thread_counts[-1]} threads / 1 thread "
+                         f"{times[-1] / times[0]:5.2f}")
+        lines.append("  pick_num_threads: " + "; ".join(f"{k}: {v}" for k, v in self.picked.items()))
+        return "\n".join(lines)
+
+
+def _thread_workloads() -> dict[str, Callable[[], None]]:
+    """One training step (forward, backward, AdamW) of a small model from each part of the course."""
+    from course_lib.models import LogMelCNN
+    from course_lib.models.temporal import RNNClassifier
+
+    def stepper(model: nn.Module, batch: Callable[[], tuple[object, torch.Tensor]]) -> Callable[[], None]:
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+
+        def step() -> None:
+            x, y = batch()
+            loss = nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return step
+
+    gen = torch.Generator().manual_seed(0)
+    x_cnn, y_cnn = torch.randn(64, 1, N_MELS, 63, generator=gen), torch.randint(0, 10, (64,), generator=gen)
+    x_seq, y_seq = torch.randn(32, 40, 50, generator=gen), torch.randint(0, 10, (32,), generator=gen)
+    work = {
+        "CNN (05-07), batch 64": stepper(LogMelCNN(10, channels=(16, 32, 64)), lambda: (x_cnn, y_cnn)),
+        "GRU h48 (09), batch 32": stepper(RNNClassifier(40, 10, hidden=48, cell="gru", pooling="mean"),
+                                          lambda: (x_seq, y_seq)),
+    }
+    try:
+        from course_lib import graphs
+        from course_lib.models.gnn import ChebNetClassifier
+    except ImportError:  # torch-geometric missing: the other workloads still say enough
+        return work
+    batcher = graphs.GraphBatcher()
+    frames = []
+    for i in range(32):
+        g = graphs.frame_graph(torch.randn(40, 32, generator=gen), k=4)  # 1 s at hop 512, as in 08
+        g.y = torch.tensor(i % 10)
+        frames.append(g)
+    index, labels = batcher.add(frames).tensors
+    work["ChebNet K=3 (08), batch 32"] = stepper(ChebNetClassifier(40, 10, hidden=32, K=3),
+                                                 lambda: (batcher(index), labels))
+    return work
+
+
+def bench_threads(thread_counts: tuple[int, ...] | None = None, steps: int = 5,
+                  rounds: int = 3) -> ThreadsResult:
+    """Median ms per training step of the course's small models at each torch thread count.
+
+    Parameters
+    ----------
+    thread_counts : tuple of int, optional
+        Default: 1 and the physical cores (1 and 2 on a one-core machine).
+    steps : int
+        Steps per timed block.
+    rounds : int
+        Timed blocks per workload and thread count; the thread counts alternate between rounds so
+        that a change in the machine's load hits all of them.
+
+    Returns
+    -------
+    ThreadsResult
+
+    Notebook: 08_spectral_graph_networks, 09_temporal_models (their models run on the runtime's
+    thread count)
+    """
+    import os
+
+    from course_lib.runtime import physical_cores, pick_num_threads
+
+    cores = physical_cores()
+    if thread_counts is None:
+        thread_counts = (1, cores if cores > 1 else 2)
+    try:
+        load = tuple(os.getloadavg())
+    except (AttributeError, OSError):
+        load = ()
+    before = torch.get_num_threads()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        work = _thread_workloads()
+    times: dict[str, dict[int, list[float]]] = {name: {t: [] for t in thread_counts} for name in work}
+    try:
+        for name, step in work.items():
+            for t in thread_counts:  # warm-up at each count (OpenMP spins up its pool once)
+                torch.set_num_threads(t)
+                step()
+            for r in range(rounds):
+                for t in (thread_counts if r % 2 == 0 else thread_counts[::-1]):
+                    torch.set_num_threads(t)
+                    start = time.perf_counter()
+                    for _ in range(steps):
+                        step()
+                    times[name][t].append(1000 * (time.perf_counter() - start) / steps)
+    finally:
+        torch.set_num_threads(before)
+    picked = {}
+    for profile in ("ci", "laptop"):
+        n, why = pick_num_threads(profile)
+        picked[profile] = f"{n} ({why})"
+    return ThreadsResult(thread_counts=tuple(thread_counts),
+                         ms={name: [float(np.median(times[name][t])) for t in thread_counts] for name in work},
+                         load_average=load, cores=cores, picked=picked)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``python -m course_lib.bench train [--clips N] [--batch-size B] ...``."""
     parser = argparse.ArgumentParser(prog="python -m course_lib.bench", description=__doc__,
@@ -265,11 +539,27 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--device", default=None, help="cpu, cuda or mps (default: the runtime's)")
     tr.add_argument("--file-rates", type=int, nargs="*", default=[44100],
                     help="also measure with the clips stored at these rates (default 44100, as ESC-50)")
+    tr.add_argument("--no-precision", action="store_true",
+                    help="skip the fp32 vs bf16 and thread figures printed after the pipeline figures")
+    pr = sub.add_parser("precision", help="ms per CNN training step in fp32 and bf16, and the choice")
+    pr.add_argument("--batch-size", type=int, default=64)
+    pr.add_argument("--steps", type=int, default=6, help="timed steps per precision (default 6)")
+    pr.add_argument("--device", default=None, help="cpu, cuda or mps (default: the runtime's)")
+    th = sub.add_parser("threads", help="ms per training step of small models at 1 and N threads")
+    th.add_argument("--threads", type=int, nargs="+", default=None,
+                    help="thread counts to compare (default: 1 and the physical cores)")
     args = parser.parse_args(argv)
     if args.command == "train":
         for rate in (None, *args.file_rates):
             result = bench_train(args.clips, args.batch_size, args.epochs, args.device, rate)
             print(result.report())
+        if not args.no_precision:
+            print(bench_precision(device=args.device).report())
+            print(bench_threads().report())
+    elif args.command == "precision":
+        print(bench_precision(args.batch_size, args.steps, args.device).report())
+    elif args.command == "threads":
+        print(bench_threads(tuple(args.threads) if args.threads else None).report())
     return 0
 
 

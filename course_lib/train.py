@@ -3,8 +3,9 @@
 ``fit`` is the loop of notebook 05 with the parts a real run needs around it:
 
 * **device and precision**: batches move with ``non_blocking=True``; ``torch.autocast`` runs the
-  forward pass in bfloat16 where supported (CPU, Ampere+ GPUs) or float16 with a ``GradScaler``
-  on GPUs without bfloat16 (Colab's T4) — see ``choose_precision``;
+  forward pass in bfloat16 on Ampere+ GPUs and on CPUs where it is native and measured faster,
+  or float16 with a ``GradScaler`` on GPUs without bfloat16 (Colab's T4); float32 otherwise —
+  see ``choose_precision``;
 * **on-device features**: ``batch_transform`` (e.g. a log-mel ``FeaturePipeline``) runs on the
   raw waveforms after they reach the device, so the loader only slices packed arrays;
 * **optimisation**: AdamW or SGD+momentum, weight decay, gradient clipping, OneCycle or cosine
@@ -72,10 +73,11 @@ def _resolve_device(device: torch.device | str | None) -> torch.device:
 
 @dataclass(frozen=True)
 class Precision:
-    """How the forward pass runs: autocast dtype (None = plain float32) and loss scaling."""
+    """How the forward pass runs: autocast dtype (None = plain float32), loss scaling, and why."""
 
     dtype: torch.dtype | None
     use_scaler: bool
+    reason: str = field(default="", compare=False)
 
     @property
     def autocast(self) -> bool:
@@ -95,12 +97,19 @@ def choose_precision(
     """Pick the mixed-precision mode for ``device``.
 
     * ``amp=False``: float32 everywhere.
-    * CPU: bfloat16 autocast (float32's exponent range, so no loss scaling).
-    * CUDA with bfloat16 (Ampere and newer): bfloat16 autocast.
-    * CUDA without bfloat16 (T4, V100): float16 autocast **and** a ``GradScaler``: float16's
-      smallest normal number is ~6e-5, so small gradients would flush to zero unscaled.
+    * ``amp=True``: the runtime's decision (``course_lib.runtime.decide_precision``), which
+      ``COURSE_PRECISION=fp32|bf16|fp16`` overrides:
+
+      - CPU: bfloat16 autocast only where oneDNN runs bf16 natively (AVX512-BF16, AMX) **and** a
+        short probe, timed once per process, finds it faster than float32; float32 otherwise.
+        Emulated bf16 made a training step of the course's CNN 4.6-5.2x slower on AVX2-only
+        CPUs. bfloat16 has float32's exponent range, so no loss scaling.
+      - CUDA with bfloat16 (Ampere and newer): bfloat16 autocast.
+      - CUDA without bfloat16 (T4, V100): float16 autocast **and** a ``GradScaler``: float16's
+        smallest normal number is ~6e-5, so small gradients would flush to zero unscaled.
     * Apple MPS: float32; autocast support for convolutions there varies with the macOS and
       torch version, and a silent fallback is worse than a slower correct run.
+    * ``amp=<dtype>``: that dtype (``torch.float32`` = no autocast); tests force bf16 this way.
 
     Parameters
     ----------
@@ -117,15 +126,20 @@ def choose_precision(
     Notebook: 06_cnn_audio_classification
     """
     device = torch.device(device)
-    if amp is False or device.type == "mps":
-        return Precision(None, False)
+    if amp is False:
+        return Precision(None, False, "fp32: amp=False")
+    if device.type == "mps":
+        return Precision(None, False, "fp32: the trainer does not autocast on MPS")
     if isinstance(amp, torch.dtype):
-        dtype = amp
+        dtype, reason = amp, f"amp={amp} given"
     else:
-        from course_lib.runtime import pick_amp_dtype
+        from course_lib.runtime import decide_precision
 
-        dtype = pick_amp_dtype(device, cuda_bf16_supported=cuda_bf16_supported)
-    return Precision(dtype, device.type == "cuda" and dtype == torch.float16)
+        decision = decide_precision(device, cuda_bf16_supported=cuda_bf16_supported)
+        dtype, reason = decision.dtype, decision.reason
+    if dtype == torch.float32:
+        return Precision(None, False, reason)
+    return Precision(dtype, device.type == "cuda" and dtype == torch.float16, reason)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -201,32 +201,84 @@ def test_nan_loss_names_epoch_and_step():
         fit(mlp(), tl, epochs=2, lr=1e-2, **QUIET)
 
 
-def test_bf16_autocast_on_cpu():
+@pytest.fixture
+def fake_cpu(monkeypatch):
+    """A CPU whose bf16 is native or not, and measured faster or slower, as a test says."""
+    from course_lib import runtime
+
+    monkeypatch.delenv("COURSE_PRECISION", raising=False)
+
+    def make(native: bool, fp32_ms: float = 10.0, bf16_ms: float = 10.0) -> None:
+        monkeypatch.setattr(runtime, "_CPU_DECISION", None)
+        monkeypatch.setattr(runtime, "cpu_bf16_native", lambda: native)
+        monkeypatch.setattr(runtime, "time_cpu_precision", lambda *a, **k: runtime.PrecisionProbe(
+            fp32_ms=fp32_ms, bf16_ms=bf16_ms, seconds=0.3, threads=1))
+
+    return make
+
+
+def _train_one_epoch_and_watch_dtypes(amp):
     tl, vl = loaders()
     model = mlp()
     seen: list[torch.dtype] = []
     model[0].register_forward_hook(lambda m, i, o: seen.append(o.dtype))
-    h = fit(model, tl, vl, epochs=1, lr=1e-2, amp=True, **QUIET)
-    assert h.precision == "bfloat16"
-    assert seen and all(d == torch.bfloat16 for d in seen)
+    h = fit(model, tl, vl, epochs=1, lr=1e-2, amp=amp, **QUIET)
     assert model[0].weight.dtype == torch.float32  # master weights stay float32
     assert math.isfinite(h["train_loss"][0])
+    return h, seen
+
+
+def test_bf16_autocast_on_cpu_when_forced():
+    # The autocast code path stays tested on every CPU, whatever the automatic choice there is.
+    h, seen = _train_one_epoch_and_watch_dtypes(torch.bfloat16)
+    assert h.precision == "bfloat16"
+    assert seen and all(d == torch.bfloat16 for d in seen)
+
+
+def test_bf16_autocast_forced_by_the_environment(monkeypatch, fake_cpu):
+    fake_cpu(native=False)  # a CPU where the automatic choice would be float32
+    monkeypatch.setenv("COURSE_PRECISION", "bf16")
+    h, seen = _train_one_epoch_and_watch_dtypes(True)
+    assert h.precision == "bfloat16" and set(seen) == {torch.bfloat16}
+
+
+@pytest.mark.parametrize("native, fp32_ms, bf16_ms, expected", [
+    (False, 40.0, 10.0, "float32"),   # AVX2-only laptop: emulated bf16, not even timed
+    (True, 40.0, 20.0, "bfloat16"),   # AVX512-BF16 / AMX and measured 2x faster
+    (True, 20.0, 40.0, "float32"),    # native but measured slower
+])
+def test_fit_on_cpu_uses_the_measured_choice(fake_cpu, native, fp32_ms, bf16_ms, expected):
+    fake_cpu(native, fp32_ms, bf16_ms)
+    h, seen = _train_one_epoch_and_watch_dtypes(True)
+    assert h.precision == expected
+    assert set(seen) == {getattr(torch, expected)}
+
+
+def test_float32_forced_by_the_environment_turns_autocast_off(monkeypatch, fake_cpu):
+    fake_cpu(native=True, fp32_ms=40.0, bf16_ms=10.0)
+    monkeypatch.setenv("COURSE_PRECISION", "fp32")
+    p = choose_precision("cpu", True)
+    assert (p.dtype, p.use_scaler, p.autocast) == (None, False, False)
+    assert p.reason == "fp32: forced by COURSE_PRECISION=fp32"
 
 
 @pytest.mark.parametrize(
     "device, amp, bf16, dtype, scaler",
     [
-        ("cpu", True, None, torch.bfloat16, False),
+        ("cpu", True, None, torch.bfloat16, False),    # with the fake CPU: native, 2x faster
         ("cpu", False, None, None, False),
+        ("cpu", torch.float32, None, None, False),     # a dtype of float32 means no autocast
         ("cuda", True, True, torch.bfloat16, False),   # A100, H100, L4
         ("cuda", True, False, torch.float16, True),    # T4, V100: fp16 needs loss scaling
         ("cuda", False, False, None, False),
         ("mps", True, None, None, False),
     ],
 )
-def test_choose_precision(device, amp, bf16, dtype, scaler):
+def test_choose_precision(fake_cpu, device, amp, bf16, dtype, scaler):
+    fake_cpu(native=True, fp32_ms=40.0, bf16_ms=20.0)
     p = choose_precision(device, amp, cuda_bf16_supported=bf16)
     assert p.dtype == dtype and p.use_scaler == scaler
+    assert p.reason
 
 
 def test_grad_scaler_not_built_on_cpu(monkeypatch):
