@@ -32,7 +32,7 @@ def pytest_terminal_summary(terminalreporter):
     if not _durations:
         return
     tr = terminalreporter
-    tr.section("notebook times (CI profile)")
+    tr.section(f"notebook times ({os.environ.get('COURSE_PROFILE', 'default')} profile)")
     for path, seconds in sorted(_durations.items()):
         flag = ""
         if seconds > NOTEBOOK_BUDGET_S * HARD_LIMIT_FACTOR:

@@ -2,7 +2,13 @@
 
     python -m course_lib.data list                     real datasets and offline sets, present or not
     python -m course_lib.data prepare [--only NAME] [--force] [--scale S]
-    python -m course_lib.data system-packages [--missing | --install]   Debian packages the builders run
+    python -m course_lib.data miniature [--serve | --run CMD ...]   tests: the real datasets' layouts in miniature
+    python -m course_lib.data system-packages [--missing | --install]
+        uses every tool and voice the builders run (a word per voice, a note through the sound
+        font) and prints OK/FAIL per tool with the Debian packages; exit status 1 if one fails.
+        --missing: only the packages whose check fails, on one line.
+        --install: apt-get install those (as root on Debian/Ubuntu, else print the command),
+        then check again.
 
 Notebook: 00_welcome
 """
@@ -24,7 +30,9 @@ def _size(n: object) -> str:
 def _list() -> int:
     from course_lib.data.download import describe_datasets
 
-    rows = describe_datasets(offline.default_cache_root())
+    from course_lib.runtime import data_root
+
+    rows = describe_datasets(data_root())
     keys = ("name", "status", "size", "offline_fallback", "task")
     table = [[str(r.get(k, "")) if k != "size" else _size(r.get(k)) for k in keys] for r in rows]
     widths = [max([len(k)] + [len(t[i]) for t in table]) for i, k in enumerate(keys)]
@@ -32,7 +40,7 @@ def _list() -> int:
     print("  " + "  ".join(k.ljust(w) for k, w in zip(keys, widths)))
     for t in table:
         print("  " + "  ".join(v.ljust(w) for v, w in zip(t, widths)))
-    print(f"Offline sets in {offline.default_cache_root() / 'offline'} (python -m course_lib.data prepare):")
+    print(f"Offline sets in {data_root() / 'offline'} (python -m course_lib.data prepare):")
     for name in offline.OFFLINE_SETS:
         try:
             man = offline.read_manifest(offline.offline_dir(name))
@@ -41,6 +49,19 @@ def _list() -> int:
             continue
         per_split = ", ".join(f"{s} {sum(c.values())}" for s, c in man["counts"].items())
         print(f"  {name:<20} built: {per_split} ({man['synthetic']})")
+    return 0
+
+
+def _system_packages() -> int:
+    """Print the check-by-use report, the packages involved, and the fix when something fails."""
+    results = offline.check_system_tools()
+    print("System tools the offline builders run, checked by use:")
+    print(offline.format_report(results))
+    print(f"Debian packages: {' '.join(sorted(set(offline.SYSTEM_PACKAGES.values())))}")
+    missing = offline.failed_packages(results)
+    if missing:
+        print(offline.install_hint(missing))
+        return 1
     return 0
 
 
@@ -55,19 +76,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="rebuild even if the set verifies")
     p.add_argument("--scale", type=float, default=1.0, help="fraction of the full size (tests: 0.05)")
     p.add_argument("--seed", type=int, default=0)
-    sp = sub.add_parser("system-packages", help="print the Debian packages the builders need")
-    sp.add_argument("--missing", action="store_true", help="print only those not installed here")
+    sp = sub.add_parser("system-packages",
+                        help="check by use the tools and voices the builders need, and their packages")
+    sp.add_argument("--missing", action="store_true",
+                    help="print only the packages whose check fails here")
     sp.add_argument("--install", action="store_true",
-                    help="install the missing ones with apt (as root on Debian/Ubuntu), else say how")
+                    help="install those with apt (as root on Debian/Ubuntu), else say how; check again")
+    mp = sub.add_parser("miniature", help="tests: build (and serve) miniature archives of the real datasets")
+    from course_lib.data import miniature
+
+    miniature.add_arguments(mp)
     args = ap.parse_args(argv)
     if args.cmd == "list":
         return _list()
+    if args.cmd == "miniature":
+        return miniature.run(args)
     if args.cmd == "system-packages" and args.install:
         return 0 if offline.install_system_packages() else 1
-    if args.cmd == "system-packages":
-        pkgs = offline.missing_system_packages().values() if args.missing else offline.SYSTEM_PACKAGES.values()
-        print(" ".join(sorted(set(pkgs))))
+    if args.cmd == "system-packages" and args.missing:
+        print(" ".join(sorted(set(offline.missing_system_packages().values()))))
         return 0
+    if args.cmd == "system-packages":
+        return _system_packages()
     t0 = time.time()
     try:
         # progress bars only on a terminal: in CI logs they are thousands of carriage returns

@@ -35,19 +35,22 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 
-from course_lib.data.registry import DATASETS, DatasetInfo, get_info
+from course_lib.data.registry import DATASETS, FIXTURE_MIRROR_ENV, DatasetInfo, fixture_mirror, get_info
 
 __all__ = [
+    "file_digest",
     "DatasetUnavailable",
     "UnsafeArchiveError",
     "COMPLETE_MARKER",
-    "cache_root",
     "dataset_dir",
     "is_present",
     "download_file",
     "extract_archive",
     "fetch",
     "describe_datasets",
+    "FixtureMirrorError",
+    "MINIATURE_INDEX",
+    "MINIATURE_FORMAT",
 ]
 
 COMPLETE_MARKER = ".complete.json"
@@ -92,11 +95,25 @@ class UnsafeArchiveError(ValueError):
     """An archive member would be written outside the target folder, or is not a plain file."""
 
 
+class FixtureMirrorError(RuntimeError):
+    """``COURSE_FIXTURE_MIRROR`` is set but its server cannot be used.
+
+    Deliberately not a ``DatasetUnavailable``: a test run that asked for the miniature fixtures
+    must fail, not fall back quietly to the offline sets.
+    """
+
+
+# The file a miniature-fixture server publishes next to its archives (course_lib.data.miniature).
+MINIATURE_INDEX = "miniature.json"
+MINIATURE_FORMAT = "course_lib.miniature/1"
+_announced_fixtures: set[str] = set()
+
+
 # --------------------------------------------------------------------------- paths
 
 
-def cache_root(root: str | os.PathLike[str] | None = None) -> Path:
-    """Return the data cache folder.
+def _cache_root(root: str | os.PathLike[str] | None = None) -> Path:
+    """Return the data cache folder: ``root``, else :func:`course_lib.runtime.data_root`.
 
     Parameters
     ----------
@@ -128,7 +145,7 @@ def dataset_dir(name_or_info: str | DatasetInfo, root: str | os.PathLike[str] | 
     name_or_info : str or DatasetInfo
         Registry name or entry.
     root : path-like, optional
-        Cache root (see ``cache_root``).
+        Cache root (default: ``course_lib.runtime.data_root()``).
 
     Returns
     -------
@@ -140,7 +157,7 @@ def dataset_dir(name_or_info: str | DatasetInfo, root: str | os.PathLike[str] | 
     Notebook: 00_welcome.
     """
     info = get_info(name_or_info)
-    return (cache_root(root) / info.name / info.root).resolve()
+    return (_cache_root(root) / info.name / info.root).resolve()
 
 
 def is_present(name_or_info: str | DatasetInfo, root: str | os.PathLike[str] | None = None) -> bool:
@@ -151,7 +168,7 @@ def is_present(name_or_info: str | DatasetInfo, root: str | os.PathLike[str] | N
     name_or_info : str or DatasetInfo
         Registry name or entry.
     root : path-like, optional
-        Cache root (see ``cache_root``).
+        Cache root (default: ``course_lib.runtime.data_root()``).
 
     Returns
     -------
@@ -162,29 +179,31 @@ def is_present(name_or_info: str | DatasetInfo, root: str | os.PathLike[str] | N
     Notebook: 00_welcome.
     """
     info = get_info(name_or_info)
-    extracted = cache_root(root) / info.name
+    extracted = _cache_root(root) / info.name
     return (extracted / COMPLETE_MARKER).is_file() and (dataset_dir(info, root) / info.marker).exists()
 
 
 # --------------------------------------------------------------------------- hashing
 
 
-def _digest(path: Path, algorithm: str) -> str:
-    h = hashlib.new(algorithm)
+def file_digest(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes (``hashlib.file_digest``: read in blocks, never all at once).
+
+    The one file-hashing helper of the data layer: downloads, offline manifests and miniature
+    mirrors all check their files with it.
+    """
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(_CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, algorithm).hexdigest()
 
 
 def _check_integrity(path: Path, sha256: str | None, md5: str | None) -> str | None:
     """Return None when the file matches, else a message naming expected and got hashes."""
     if sha256 is not None:
-        got = _digest(path, "sha256")
+        got = file_digest(path, "sha256")
         if got != sha256.lower():
             return f"checksum mismatch: expected sha256 {sha256}, got sha256 {got}"
     elif md5 is not None:
-        got = _digest(path, "md5")
+        got = file_digest(path, "md5")
         if got != md5.lower():
             return f"checksum mismatch: expected md5 {md5}, got md5 {got}"
     return None
@@ -423,7 +442,7 @@ def download_file(
             attempts.append((url, f"{problem}; the bad file was deleted"))
             continue
         if sha256 is None and md5 is None:
-            print(f"{label}: unverified download accepted; its sha256 is {_digest(part, 'sha256')}")
+            print(f"{label}: unverified download accepted; its sha256 is {file_digest(part, 'sha256')}")
         os.replace(part, dest)
         return dest
 
@@ -667,15 +686,27 @@ def fetch(
     ------
     DatasetUnavailable
         The dataset cannot be obtained; the message lists the URLs tried and the alternatives.
+    FixtureMirrorError
+        ``COURSE_FIXTURE_MIRROR`` is set but its server cannot be read or lacks this dataset.
+    ValueError
+        ``COURSE_FIXTURE_MIRROR`` is not an http URL on 127.0.0.1 / localhost.
 
     Notes
     -----
+    With ``COURSE_FIXTURE_MIRROR`` set (the course's tests only, see
+    ``registry.fixture_mirror``) the archive, its size and its checksum come from that local
+    miniature-fixture server instead of the registry, ``mirrors`` is ignored, one line says so,
+    and the dataset is extracted under ``<cache>/miniature/<build>/``.
+
     Notebook: 00_welcome.
     """
     info = get_info(name_or_info)
-    if mirrors:
+    root_dir = _cache_root(cache_root)
+    fixture_url = fixture_mirror()
+    if fixture_url is not None:
+        info, root_dir = _use_fixture_mirror(info, fixture_url, root_dir, timeout)
+    elif mirrors:
         info = dataclasses.replace(info, mirrors=tuple(mirrors) + info.mirrors)
-    root_dir = _cache_root_fn(cache_root)
     extracted = root_dir / info.name
     data_root = extracted / info.root
     if (extracted / COMPLETE_MARKER).is_file() and (data_root / info.marker).exists():
@@ -708,7 +739,46 @@ def fetch(
     return data_root.resolve()
 
 
-_cache_root_fn = cache_root  # ``fetch``'s parameter shadows the function name
+def _use_fixture_mirror(info: DatasetInfo, base_url: str, root_dir: Path, timeout: float
+                        ) -> tuple[DatasetInfo, Path]:
+    """The entry as the miniature-fixture server at ``base_url`` publishes it, and its cache folder.
+
+    Mirrors, size and checksum are replaced by the fixture's; the extraction goes to
+    ``<cache>/miniature/<build>/`` so a miniature can never pass for the real dataset in the cache
+    (and a rebuilt fixture gets a fresh folder). One line says so, once per dataset and process.
+    """
+    index_url = base_url + MINIATURE_INDEX
+    try:
+        with urllib.request.urlopen(index_url, timeout=timeout) as response:
+            index = json.loads(response.read().decode("utf-8"))
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        raise FixtureMirrorError(
+            f"{FIXTURE_MIRROR_ENV}={base_url} is set but {index_url} cannot be read ({err}). Start the "
+            f"server (python -m course_lib.data miniature --serve) or unset {FIXTURE_MIRROR_ENV} to use "
+            "the real datasets."
+        ) from err
+    if not isinstance(index, dict) or index.get("format") != MINIATURE_FORMAT:
+        raise FixtureMirrorError(f"{index_url} is not a miniature-fixture index (format {MINIATURE_FORMAT!r})")
+    entry = index.get("datasets", {}).get(info.name)
+    if entry is None:
+        raise FixtureMirrorError(
+            f"the miniature-fixture server at {base_url} has no fixture for {info.name!r} (it has "
+            f"{sorted(index.get('datasets', {}))}): rebuild it with python -m course_lib.data miniature"
+        )
+    fixture = dataclasses.replace(
+        info,
+        title=f"{info.title} [miniature test fixture]",
+        mirrors=(base_url + urllib.parse.quote(entry["archive"]),),
+        archive=entry["archive"],
+        size=int(entry["size"]),
+        sha256=entry.get("sha256"),
+        md5=entry.get("md5"),
+    )
+    if info.name not in _announced_fixtures:
+        _announced_fixtures.add(info.name)
+        print(f"{FIXTURE_MIRROR_ENV} is set: {info.name} comes from the miniature test fixture at "
+              f"{base_url}, not from the real dataset", flush=True)
+    return fixture, root_dir / "miniature" / str(index["build"])
 
 
 def describe_datasets(cache_root: str | os.PathLike[str] | None = None) -> list[dict]:
@@ -717,7 +787,7 @@ def describe_datasets(cache_root: str | os.PathLike[str] | None = None) -> list[
     Parameters
     ----------
     cache_root : path-like, optional
-        Cache folder (see ``cache_root``).
+        Cache folder (default: ``course_lib.runtime.data_root()``).
 
     Returns
     -------

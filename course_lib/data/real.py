@@ -3,7 +3,7 @@
 Each ``index_*`` function reads the folder ``course_lib.data.download.fetch`` returns and gives
 ``(records, classes)``: a list of ``Record(path, label, meta)`` sorted by path and the class
 names that ``label`` indexes (``label == -1`` and ``classes == []`` for transcription and
-symbolic-music data). Splits are ``"train"``, ``"validation"`` and ``"test"``, and always follow
+symbolic-music data). Splits are ``"train"``, ``"val"`` and ``"test"``, and always follow
 the dataset's official split or, where there is none, a grouping (speaker, actor, chapter) that
 keeps one voice or one source out of two splits; ``registry.DATASETS[name].splits`` says which.
 
@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from course_lib.data.records import Record
+from course_lib.data.records import SPLITS, Record
 from course_lib.data.registry import DatasetInfo, get_info
 
 __all__ = [
@@ -40,7 +40,7 @@ __all__ = [
     "index_dataset",
 ]
 
-SPLITS = ("train", "validation", "test")
+_FILE_SPLITS = {"train": "train", "val": "validation", "test": "test"}  # maestro-v3.0.0.csv spells it out
 
 # The 35 words of Speech Commands v0.02, sorted: labels stay the same whatever subset is on disk.
 SPEECH_COMMANDS_WORDS = (
@@ -56,8 +56,8 @@ GTZAN_GENRES = (
 RAVDESS_EMOTIONS = (
     "neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised",
 )
-_RAVDESS_ACTORS = {"train": range(1, 19), "validation": range(19, 21), "test": range(21, 25)}
-_LIBRISPEECH_SUBSETS = {"train": "train-clean-100", "validation": "dev-clean", "test": "test-clean"}
+_RAVDESS_ACTORS = {"train": range(1, 19), "val": range(19, 21), "test": range(21, 25)}
+_LIBRISPEECH_SUBSETS = {"train": "train-clean-100", "val": "dev-clean", "test": "test-clean"}
 
 
 def _check_split(split: str, allowed: tuple[str, ...] = SPLITS) -> str:
@@ -86,7 +86,7 @@ def index_speech_commands(root: str | os.PathLike[str], split: str) -> tuple[lis
     ----------
     root : path-like
         Folder holding the word folders, ``validation_list.txt`` and ``testing_list.txt``.
-    split : {"train", "validation", "test"}
+    split : {"train", "val", "test"}
         ``validation``/``test`` are the files in the lists; ``train`` is every other clip of the
         35 words. ``_background_noise_`` is never a class.
 
@@ -104,10 +104,10 @@ def index_speech_commands(root: str | os.PathLike[str], split: str) -> tuple[lis
     root = Path(root)
     _check_split(split)
     lists = {}
-    for key, fname in (("validation", "validation_list.txt"), ("test", "testing_list.txt")):
+    for key, fname in (("val", "validation_list.txt"), ("test", "testing_list.txt")):
         text = _need(root / fname, fname, "speech_commands").read_text()
         lists[key] = {line.strip() for line in text.splitlines() if line.strip()}
-    held_out = lists["validation"] | lists["test"]
+    held_out = lists["val"] | lists["test"]
     label_of = {w: i for i, w in enumerate(SPEECH_COMMANDS_WORDS)}
 
     if split == "train":
@@ -146,7 +146,7 @@ def index_fsdd(root: str | os.PathLike[str], split: str) -> tuple[list[Record], 
     ----------
     root : path-like
         The repository folder holding ``recordings/`` (or ``recordings/`` itself).
-    split : {"train", "validation", "test"}
+    split : {"train", "val", "test"}
         Official test: index 0-4 of each speaker and digit. The course validates on 5-9 and
         trains on 10-49. Speakers are shared by all splits.
 
@@ -170,7 +170,7 @@ def index_fsdd(root: str | os.PathLike[str], split: str) -> tuple[list[Record], 
         if match is None:
             continue
         digit, speaker, idx = int(match[1]), match[2], int(match[3])
-        which = "test" if idx < 5 else ("validation" if idx < 10 else "train")
+        which = "test" if idx < 5 else ("val" if idx < 10 else "train")
         if which == split:
             records.append(Record(path, digit, {"speaker": speaker, "index": idx}))
     return _sorted(records), [str(d) for d in range(10)]
@@ -185,7 +185,7 @@ def index_esc50(
     ----------
     root : path-like
         ``ESC-50-master`` folder holding ``audio/`` and ``meta/esc50.csv``.
-    split : {"train", "validation", "test"}
+    split : {"train", "val", "test"}
     test_fold : int
         Fold held out for testing (1-5; 5 by convention).
     val_fold : int or None
@@ -209,7 +209,7 @@ def index_esc50(
         raise ValueError(f"ESC-50 folds are 1-5; got test_fold={test_fold}, val_fold={val_fold}")
     if val_fold == test_fold:
         raise ValueError(f"val_fold and test_fold must differ (both {test_fold})")
-    if split == "validation" and val_fold is None:
+    if split == "val" and val_fold is None:
         raise ValueError("val_fold=None leaves ESC-50 without a validation split; pass val_fold=1..5")
     csv_path = _need(root / "meta" / "esc50.csv", "meta/esc50.csv", "esc50")
     names: dict[int, str] = {}
@@ -218,7 +218,7 @@ def index_esc50(
         for row in csv.DictReader(f):
             fold, target = int(row["fold"]), int(row["target"])
             names[target] = row["category"]
-            which = "test" if fold == test_fold else ("validation" if fold == val_fold else "train")
+            which = "test" if fold == test_fold else ("val" if fold == val_fold else "train")
             if which == split:
                 meta = {
                     "fold": fold,
@@ -240,7 +240,7 @@ def _gtzan_lists() -> dict[str, list[str]]:
             "index_gtzan reads the fault-filtered split lists shipped with torchaudio; "
             "install torchaudio (see requirements.lock)."
         ) from err
-    return {"train": gtzan.filtered_train, "validation": gtzan.filtered_valid, "test": gtzan.filtered_test}
+    return {"train": gtzan.filtered_train, "val": gtzan.filtered_valid, "test": gtzan.filtered_test}
 
 
 def index_gtzan(root: str | os.PathLike[str], split: str) -> tuple[list[Record], list[str]]:
@@ -253,7 +253,7 @@ def index_gtzan(root: str | os.PathLike[str], split: str) -> tuple[list[Record],
     ----------
     root : path-like
         The ``genres`` folder with one subfolder per genre (``.au`` or ``.wav`` files).
-    split : {"train", "validation", "test"}
+    split : {"train", "val", "test"}
 
     Returns
     -------
@@ -292,7 +292,7 @@ def index_ravdess(root: str | os.PathLike[str], split: str) -> tuple[list[Record
     ----------
     root : path-like
         Folder holding ``Actor_01`` ... ``Actor_24``.
-    split : {"train", "validation", "test"}
+    split : {"train", "val", "test"}
 
     Returns
     -------
@@ -336,7 +336,7 @@ def index_librispeech(root: str | os.PathLike[str], split: str) -> tuple[list[Re
     root : path-like
         The ``LibriSpeech`` folder (holding ``dev-clean/`` etc.) or a subset folder itself.
     split : str
-        ``"validation"`` (dev-clean), ``"test"`` (test-clean), ``"train"`` (train-clean-100),
+        ``"val"`` (dev-clean), ``"test"`` (test-clean), ``"train"`` (train-clean-100),
         or a subset folder name such as ``"dev-other"``.
 
     Returns
@@ -371,7 +371,7 @@ def index_librispeech(root: str | os.PathLike[str], split: str) -> tuple[list[Re
     return _sorted(records), []
 
 
-_LJ_SPLIT = {"LJ001": "test", "LJ002": "validation"}
+_LJ_SPLIT = {"LJ001": "test", "LJ002": "val"}
 
 
 def index_ljspeech(root: str | os.PathLike[str], split: str) -> tuple[list[Record], list[str]]:
@@ -381,7 +381,7 @@ def index_ljspeech(root: str | os.PathLike[str], split: str) -> tuple[list[Recor
     ----------
     root : path-like
         ``LJSpeech-1.1`` folder holding ``metadata.csv`` and ``wavs/``.
-    split : {"train", "validation", "test"}
+    split : {"train", "val", "test"}
 
     Returns
     -------
@@ -419,7 +419,7 @@ def index_maestro(root: str | os.PathLike[str], split: str) -> tuple[list[Record
     ----------
     root : path-like
         ``maestro-v3.0.0`` folder holding ``maestro-v3.0.0.csv`` and the year folders.
-    split : {"train", "validation", "test"}
+    split : {"train", "val", "test"}
 
     Returns
     -------
@@ -439,7 +439,7 @@ def index_maestro(root: str | os.PathLike[str], split: str) -> tuple[list[Record
     records = []
     with open(csv_path, newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
-            if row["split"] != split:
+            if row["split"] != _FILE_SPLITS[split]:
                 continue
             meta = {
                 "composer": row["canonical_composer"],
@@ -475,7 +475,7 @@ def index_dataset(
     root : path-like
         Folder returned by ``fetch``.
     split : str
-        ``"train"``, ``"validation"`` or ``"test"``.
+        ``"train"``, ``"val"`` or ``"test"``.
 
     Returns
     -------

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# The course's split names, everywhere (loaders, indexers, offline sets, miniature mirrors).
+SPLITS = ("train", "val", "test")
+
 
 @dataclass(frozen=True)
 class Record:

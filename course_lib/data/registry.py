@@ -17,10 +17,18 @@ Notebook: 00_welcome (the data layer), and every task notebook that trains on a 
 
 from __future__ import annotations
 
+import os
 import re
+import urllib.parse
 from dataclasses import dataclass
 
-__all__ = ["DatasetInfo", "DATASETS", "OFFLINE_SETS", "get_info"]
+__all__ = ["DatasetInfo", "DATASETS", "OFFLINE_SETS", "FIXTURE_MIRROR_ENV", "fixture_mirror", "get_info"]
+
+# For the course's own tests only: the base URL of a local server that serves miniature copies of
+# the archives (``python -m course_lib.data miniature``). When set, ``download.fetch`` takes every
+# archive, its size and its checksum from that server instead of the entries below.
+FIXTURE_MIRROR_ENV = "COURSE_FIXTURE_MIRROR"
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 # The offline sets built by ``python -m course_lib.data prepare`` (course_lib.data.offline;
 # a test keeps the two lists equal without making the registry import the builders).
@@ -77,7 +85,7 @@ class DatasetInfo:
         Which split the course uses and why.
     offline_fallback : str
         Name of the offline set that stands in for this dataset (one of ``OFFLINE_SETS``).
-    sample_rate : int or None
+    sr : int or None
         Native sample rate in Hz (``None`` for symbolic data such as MIDI).
     index : str
         Name of the function in ``course_lib.data.real`` that indexes the extracted dataset.
@@ -99,7 +107,7 @@ class DatasetInfo:
     layout: str
     splits: str
     offline_fallback: str
-    sample_rate: int | None
+    sr: int | None
     index: str
 
     def __post_init__(self) -> None:
@@ -154,7 +162,7 @@ _ENTRIES = (
             "_background_noise_ is excluded from the 35 classes."
         ),
         offline_fallback="spoken_digits",
-        sample_rate=16_000,
+        sr=16_000,
         index="index_speech_commands",
     ),
     DatasetInfo(
@@ -184,7 +192,7 @@ _ENTRIES = (
             "in every split, so this measures within-speaker generalisation."
         ),
         offline_fallback="spoken_digits",
-        sample_rate=8_000,
+        sr=8_000,
         index="index_fsdd",
     ),
     DatasetInfo(
@@ -215,7 +223,7 @@ _ENTRIES = (
             "fold 5 is the test set, the course validates on fold 4 and trains on folds 1-3."
         ),
         offline_fallback="sound_events",
-        sample_rate=44_100,
+        sr=44_100,
         index="index_esc50",
     ),
     DatasetInfo(
@@ -248,7 +256,7 @@ _ENTRIES = (
             "accuracy because of artist and recording repetitions (Sturm 2013)."
         ),
         offline_fallback="music_styles",
-        sample_rate=22_050,
+        sr=22_050,
         index="index_gtzan",
     ),
     DatasetInfo(
@@ -281,7 +289,7 @@ _ENTRIES = (
             "1-18 train, 19-20 validation, 21-24 test (each held-out group has both genders)."
         ),
         offline_fallback="prosody",
-        sample_rate=48_000,
+        sr=48_000,
         index="index_ravdess",
     ),
     DatasetInfo(
@@ -309,7 +317,7 @@ _ENTRIES = (
         layout="LibriSpeech/dev-clean/<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac and <speaker>-<chapter>.trans.txt",
         splits="official: dev-clean is the 'validation' split (40 speakers, 5.4 h), disjoint from train and test speakers.",
         offline_fallback="digit_strings",
-        sample_rate=16_000,
+        sr=16_000,
         index="index_librispeech",
     ),
     DatasetInfo(
@@ -337,7 +345,7 @@ _ENTRIES = (
         layout="LibriSpeech/test-clean/<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac and <speaker>-<chapter>.trans.txt",
         splits="official: test-clean is the 'test' split (40 speakers, 5.4 h), disjoint from train and dev speakers.",
         offline_fallback="digit_strings",
-        sample_rate=16_000,
+        sr=16_000,
         index="index_librispeech",
     ),
     DatasetInfo(
@@ -365,7 +373,7 @@ _ENTRIES = (
             "no composition appears in two splits."
         ),
         offline_fallback="chorales",
-        sample_rate=None,
+        sr=None,
         index="index_maestro",
     ),
     DatasetInfo(
@@ -388,7 +396,7 @@ _ENTRIES = (
             "splits: LJ001 test, LJ002 validation, LJ003-LJ050 train."
         ),
         offline_fallback="spoken_digits",
-        sample_rate=22_050,
+        sr=22_050,
         index="index_ljspeech",
     ),
 )
@@ -421,3 +429,38 @@ def get_info(name_or_info: str | DatasetInfo) -> DatasetInfo:
             f"Unknown dataset {name_or_info!r}. Known datasets: {', '.join(sorted(DATASETS))} "
             "(python -m course_lib.data list shows them with their status)."
         ) from None
+
+
+def fixture_mirror() -> str | None:
+    """The miniature-fixture mirror named by ``COURSE_FIXTURE_MIRROR``, or None when it is unset.
+
+    The variable exists for the course's tests (``make test-laptop``): it makes
+    ``course_lib.data.download.fetch`` download small archives in each dataset's published
+    layout from a local server instead of the real datasets. To make it impossible to point at
+    by accident, only an ``http://`` URL on this machine's loopback interface is accepted.
+
+    Returns
+    -------
+    str or None
+        The base URL, ending in ``/``.
+
+    Raises
+    ------
+    ValueError
+        The variable is set to anything but ``http://127.0.0.1:<port>/`` (or localhost / [::1]).
+
+    Notes
+    -----
+    Notebook: none (test infrastructure); see docs/DEVELOPING.md, "Miniature datasets".
+    """
+    value = os.environ.get(FIXTURE_MIRROR_ENV, "").strip()
+    if not value:
+        return None
+    parsed = urllib.parse.urlsplit(value)
+    if parsed.scheme != "http" or parsed.hostname not in _LOOPBACK_HOSTS or parsed.port is None:
+        raise ValueError(
+            f"{FIXTURE_MIRROR_ENV}={value!r}: this variable is only for the course's tests and must be "
+            "the http://127.0.0.1:<port>/ address of a miniature-fixture server (python -m "
+            f"course_lib.data miniature --serve). Unset it to use the real datasets: unset {FIXTURE_MIRROR_ENV}"
+        )
+    return value if value.endswith("/") else value + "/"

@@ -150,7 +150,7 @@ def _info(urls: list[str], data: bytes, archive: str = "toyset.tar.gz", **kw) ->
         layout="toyset/clip_*.wav",
         splits="-",
         offline_fallback="spoken_digits",
-        sample_rate=8000,
+        sr=8000,
         index="index_fsdd",
     )
     fields.update(kw)

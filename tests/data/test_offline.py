@@ -14,7 +14,8 @@ import pytest
 
 from course_lib.data import offline
 from course_lib.data.offline import sound_events, spoken_digits, spoken_words
-from course_lib.data.offline.common import BuildContext, OfflineBuildError, default_cache_root, verify_manifest
+from course_lib.data.offline.common import BuildContext, OfflineBuildError, verify_manifest
+from course_lib.runtime import data_root
 
 SCALE = 0.05
 
@@ -36,7 +37,7 @@ def built(tmp_path_factory):
         if name not in cache:
             out = out_root / name
             out.mkdir()
-            ctx = BuildContext(out, default_cache_root(), scale=SCALE, seed=0, progress=False)
+            ctx = BuildContext(out, data_root(), scale=SCALE, seed=0, progress=False)
             cache[name] = offline.OFFLINE_SETS[name].build(ctx)
         return cache[name], out_root / name
 
@@ -162,7 +163,7 @@ def test_prosody_is_labelled_synthetic(built):
 
 def test_prepare_is_idempotent(tmp_path, capsys):
     _need_tools("librivox_sentences")
-    shared = default_cache_root() / "debs"
+    shared = data_root() / "debs"
     if shared.is_dir():
         (tmp_path / "debs").symlink_to(shared)
     offline.prepare("librivox_sentences", cache_root=tmp_path, progress=False)
@@ -190,8 +191,9 @@ def test_prepare_names_missing_packages(monkeypatch, tmp_path):
 def test_system_packages_command(capsys):
     from course_lib.data.__main__ import main
 
-    assert main(["system-packages"]) == 0
+    code = main(["system-packages"])  # checks every tool by use; 1 when one fails
     pkgs = capsys.readouterr().out.split()
+    assert code == (1 if offline.missing_system_packages() else 0)
     assert {"espeak-ng", "flite", "festival", "fluidsynth", "timgm6mb-soundfont"} <= set(pkgs)
     assert main(["system-packages", "--missing"]) == 0
     assert capsys.readouterr().out.split() == sorted(set(offline.missing_system_packages().values()))

@@ -30,7 +30,7 @@ def _silence(path: Path, sr: int = 8000, seconds: float = 0.05) -> None:
 
 
 def _splits(fn, root, **kw):
-    return {s: fn(root, s, **kw) for s in ("train", "validation", "test")}
+    return {s: fn(root, s, **kw) for s in ("train", "val", "test")}
 
 
 def _assert_disjoint(by_split, key):
@@ -38,9 +38,9 @@ def _assert_disjoint(by_split, key):
     paths = [r.path for recs, _ in by_split.values() for r in recs]
     assert len(paths) == len(set(paths))
     groups = {s: {r.meta[key] for r in recs} for s, (recs, _) in by_split.items()}
-    assert not groups["train"] & groups["validation"]
+    assert not groups["train"] & groups["val"]
     assert not groups["train"] & groups["test"]
-    assert not groups["validation"] & groups["test"]
+    assert not groups["val"] & groups["test"]
 
 
 # --------------------------------------------------------------------------- registry
@@ -63,7 +63,7 @@ def test_registry_has_required_entries_with_sane_fields():
         assert info.index in real.INDEX_FUNCTIONS
         assert "/" not in info.archive and info.archive
         assert info.license and info.citation and info.splits and info.layout
-        assert info.sample_rate is None or info.sample_rate >= 8000
+        assert info.sr is None or info.sr >= 8000
 
 
 def test_known_checksums_are_pinned():
@@ -90,8 +90,8 @@ def test_bad_entries_are_rejected_at_construction():
 
 
 def test_index_speech_commands(tmp_path):
-    speakers = {"train": ["aaaa1111", "bbbb2222"], "validation": ["cccc3333"], "test": ["dddd4444"]}
-    lists = {"validation": [], "test": []}
+    speakers = {"train": ["aaaa1111", "bbbb2222"], "val": ["cccc3333"], "test": ["dddd4444"]}
+    lists = {"val": [], "test": []}
     for split, spk in speakers.items():
         for s in spk:
             for word in ("yes", "no", "marvin"):
@@ -100,7 +100,7 @@ def test_index_speech_commands(tmp_path):
                 if split != "train":
                     lists[split].append(rel)
     _silence(tmp_path / "_background_noise_" / "white_noise.wav", 16000)
-    (tmp_path / "validation_list.txt").write_text("\n".join(lists["validation"]) + "\n")
+    (tmp_path / "validation_list.txt").write_text("\n".join(lists["val"]) + "\n")
     (tmp_path / "testing_list.txt").write_text("\n".join(lists["test"]) + "\n")
 
     by_split = _splits(real.index_speech_commands, tmp_path)
@@ -122,7 +122,7 @@ def test_index_fsdd(tmp_path):
     by_split = _splits(real.index_fsdd, tmp_path)
     assert by_split["test"][1] == [str(d) for d in range(10)]
     assert {r.meta["index"] for r in by_split["test"][0]} == {0, 4}
-    assert {r.meta["index"] for r in by_split["validation"][0]} == {5, 9}
+    assert {r.meta["index"] for r in by_split["val"][0]} == {5, 9}
     assert {r.meta["index"] for r in by_split["train"][0]} == {10, 49}
     for recs, _ in by_split.values():
         assert len(recs) == 8
@@ -145,7 +145,7 @@ def test_index_esc50(tmp_path):
     by_split = _splits(real.index_esc50, tmp_path)
     assert by_split["train"][1] == ["dog", "rooster", "rain"]
     assert {r.meta["fold"] for r in by_split["test"][0]} == {5}
-    assert {r.meta["fold"] for r in by_split["validation"][0]} == {4}
+    assert {r.meta["fold"] for r in by_split["val"][0]} == {4}
     assert {r.meta["fold"] for r in by_split["train"][0]} == {1, 2, 3}
     _assert_disjoint(by_split, "fold")
     for recs, classes in by_split.values():
@@ -155,14 +155,14 @@ def test_index_esc50(tmp_path):
     assert {r.meta["fold"] for r in other["test"][0]} == {1}
     train_only, _ = real.index_esc50(tmp_path, "train", val_fold=None)
     assert {r.meta["fold"] for r in train_only} == {1, 2, 3, 4}
-    with pytest.raises(ValueError, match="validation"):
-        real.index_esc50(tmp_path, "validation", val_fold=None)
+    with pytest.raises(ValueError, match="val"):
+        real.index_esc50(tmp_path, "val", val_fold=None)
 
 
 def test_index_gtzan_uses_fault_filtered_split(tmp_path):
     from torchaudio.datasets import gtzan
 
-    chosen = {"train": gtzan.filtered_train[:3], "validation": gtzan.filtered_valid[:2], "test": gtzan.filtered_test[:2]}
+    chosen = {"train": gtzan.filtered_train[:3], "val": gtzan.filtered_valid[:2], "test": gtzan.filtered_test[:2]}
     for tracks in chosen.values():
         for track in tracks:
             _silence(tmp_path / track.split(".")[0] / f"{track}.wav", 22050)
@@ -192,7 +192,7 @@ def test_index_ravdess_splits_by_actor(tmp_path):
     by_split = _splits(real.index_ravdess, tmp_path)
     assert by_split["train"][1][0] == "neutral" and by_split["train"][1][7] == "surprised"
     assert {r.meta["speaker"] for r in by_split["train"][0]} == {1, 2, 18}
-    assert {r.meta["speaker"] for r in by_split["validation"][0]} == {19, 20}
+    assert {r.meta["speaker"] for r in by_split["val"][0]} == {19, 20}
     assert {r.meta["speaker"] for r in by_split["test"][0]} == {21, 24}
     _assert_disjoint(by_split, "speaker")
     for recs, _ in by_split.values():
@@ -212,7 +212,7 @@ def test_index_librispeech(tmp_path):
             (chapter / f"{spk}-121123.trans.txt").write_text("\n".join(lines) + "\n")
 
     root = tmp_path / "LibriSpeech"
-    dev, classes = real.index_librispeech(root, "validation")
+    dev, classes = real.index_librispeech(root, "val")
     test, _ = real.index_librispeech(root, "test")
     assert classes == []
     assert len(dev) == 4 and len(test) == 2
@@ -220,7 +220,7 @@ def test_index_librispeech(tmp_path):
     assert dev[0].meta["transcript"] == "HELLO WORLD NUMBER 0"
     assert not {r.meta["speaker"] for r in dev} & {r.meta["speaker"] for r in test}
     # index_dataset picks the subset each registry entry downloads.
-    assert len(real.index_dataset("librispeech_test_clean", root, "validation")[0]) == 2
+    assert len(real.index_dataset("librispeech_test_clean", root, "val")[0]) == 2
     with pytest.raises(FileNotFoundError, match="train-clean-100"):
         real.index_librispeech(root, "train")
 
@@ -235,7 +235,7 @@ def test_index_ljspeech(tmp_path):
     (tmp_path / "metadata.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     by_split = _splits(real.index_ljspeech, tmp_path)
     assert {r.meta["chapter"] for r in by_split["test"][0]} == {"LJ001"}
-    assert {r.meta["chapter"] for r in by_split["validation"][0]} == {"LJ002"}
+    assert {r.meta["chapter"] for r in by_split["val"][0]} == {"LJ002"}
     assert {r.meta["chapter"] for r in by_split["train"][0]} == {"LJ003", "LJ050"}
     _assert_disjoint(by_split, "chapter")
     assert by_split["test"][0][0].meta["transcript"] == "Text 1, quoted normalised"
@@ -244,7 +244,7 @@ def test_index_ljspeech(tmp_path):
 def test_index_maestro(tmp_path):
     header = "canonical_composer,canonical_title,split,year,midi_filename,audio_filename,duration"
     rows = [header]
-    for i, split in enumerate(["train", "train", "validation", "test"]):
+    for i, split in enumerate(["train", "train", "validation", "test"]):  # the csv spells it out
         midi = f"2018/piece_{i}.midi"
         (tmp_path / "2018").mkdir(exist_ok=True)
         (tmp_path / midi).write_bytes(b"MThd")

@@ -27,22 +27,37 @@ from course_lib.data.offline import (
 from course_lib.data.offline.common import (
     BuildContext,
     OfflineBuildError,
-    default_cache_root,
     offline_dir,
     read_manifest,
     verify_manifest,
+)
+from course_lib.data.offline.system_tools import (
+    FETCH_TOOLS,
+    SOUND_FONT,
+    SYSTEM_TOOLS,
+    ProbeResult,
+    failed_packages,
+    format_report,
+    package_of,
+    probe_tools,
+    voices_needed,
 )
 
 __all__ = [
     "OFFLINE_SETS",
     "SYSTEM_PACKAGES",
+    "SYSTEM_TOOLS",
     "FETCH_TOOLS",
+    "ProbeResult",
     "OfflineBuildError",
-    "default_cache_root",
     "offline_dir",
     "read_manifest",
     "verify_manifest",
+    "system_packages",
+    "check_system_tools",
     "missing_system_packages",
+    "failed_packages",
+    "format_report",
     "install_hint",
     "install_system_packages",
     "prepare",
@@ -53,65 +68,84 @@ OFFLINE_SETS: dict[str, ModuleType] = {
     for m in (spoken_digits, spoken_words, digit_strings, librivox_sentences, sound_events, music_styles, chorales, prosody)
 }
 
-# Debian packages the builders run (tool -> package); `make install` installs them. The audio
-# packages are fetched with `apt-get download` into the cache instead, never installed.
-SOUND_FONT = "General MIDI sound font"
-SYSTEM_PACKAGES: dict[str, str] = {
-    "espeak-ng": "espeak-ng",
-    "flite": "flite",
-    "text2wave": "festival",
-    "fluidsynth": "fluidsynth",
-    SOUND_FONT: "timgm6mb-soundfont",
-}
-# Needed to fetch the Debian audio packages; part of every Debian/Ubuntu system.
-FETCH_TOOLS: dict[str, str] = {"apt-get": "apt", "dpkg": "dpkg"}
+
+def _sets(names: list[str] | None) -> dict[str, ModuleType]:
+    return dict(OFFLINE_SETS) if names is None else {n: OFFLINE_SETS[n] for n in names}
 
 
-def _tool_present(tool: str) -> bool:
-    if tool == SOUND_FONT:
-        return any(Path(p).exists() for p in music_styles.SOUND_FONTS)
-    return shutil.which(tool) is not None
-
-
-def missing_system_packages(names: list[str] | None = None) -> dict[str, str]:
-    """``{tool: debian package}`` for every tool the chosen sets (default all) need but this
-    machine lacks.
+def system_packages(names: list[str] | None = None) -> dict[str, str]:
+    """``{what: Debian package}`` for everything the chosen sets (default all) run: each tool, and
+    each voice or sound font whose package is not the tool's own (festival's voice is only a
+    Recommends, so ``--no-install-recommends`` leaves festival mute).
 
     Notebook: 00_welcome
     """
-    needed = dict(FETCH_TOOLS)
-    for n in OFFLINE_SETS if names is None else names:
-        for tool in OFFLINE_SETS[n].TOOLS:
-            needed[tool] = SYSTEM_PACKAGES[tool]
-            if tool == "fluidsynth":
-                needed[SOUND_FONT] = SYSTEM_PACKAGES[SOUND_FONT]
-    return {t: pkg for t, pkg in sorted(needed.items()) if not _tool_present(t)}
+    out: dict[str, str] = {}
+    for tool, voices in voices_needed(_sets(names)).items():
+        out[tool] = SYSTEM_TOOLS[tool].package
+        for v in voices:
+            pkg = package_of(tool, v)
+            if pkg != out[tool] and pkg not in out.values():
+                out[SOUND_FONT if v == SOUND_FONT else f"{tool} voices" if tool == "espeak-ng"
+                    else f"{tool} voice {v}"] = pkg
+    return out
 
 
-def install_system_packages() -> bool:
-    """Install the missing Debian packages with apt when running as root on Debian/Ubuntu.
+# Every Debian package the builders run, as ``{what: package}``; `make install` installs them.
+# The audio packages are fetched with `apt-get download` into the cache instead, never installed.
+SYSTEM_PACKAGES: dict[str, str] = system_packages()
 
-    Elsewhere print the command to run. Returns True when nothing is missing afterwards.
+
+def check_system_tools(names: list[str] | None = None) -> list[ProbeResult]:
+    """Use every tool the chosen sets (default all) need, with each of their voices, and read the
+    audio back (see :mod:`course_lib.data.offline.system_tools`). About a second; nothing cached.
+
+    Notebook: 00_welcome
+    """
+    sets = _sets(names)
+    return probe_tools(voices_needed(sets),
+                       fetch_tools=any(getattr(m, "DEB_PACKAGES", None) for m in sets.values()))
+
+
+def missing_system_packages(names: list[str] | None = None) -> dict[str, str]:
+    """``{what: Debian package}`` for every tool or voice the chosen sets (default all) need that
+    does not work here, checked by use (a festival without its voice counts as missing).
+
+    Notebook: 00_welcome
+    """
+    return failed_packages(check_system_tools(names))
+
+
+def install_system_packages(names: list[str] | None = None) -> bool:
+    """Install the packages of the failed checks with apt (as root on Debian/Ubuntu), check again,
+    and print one OK/FAIL line per tool.
+
+    Elsewhere print the command to run. Returns True when every check passes afterwards.
     Used by ``make`` (``system-packages --install``) and by the notebooks' setup cell on Colab.
 
     Notebook: 00_welcome
     """
     import subprocess
 
-    missing = missing_system_packages()
+    results = check_system_tools(names)
+    missing = failed_packages(results)
     if not missing:
+        print("system tools, checked by use:\n" + format_report(results), flush=True)
         return True
-    pkgs = sorted(set(missing.values()))
-    if getattr(os, "geteuid", lambda: 1)() == 0 and shutil.which("apt-get"):
-        print(f"installing system packages for the offline data sets: {' '.join(pkgs)}", flush=True)
+    pkgs = sorted(set(pkg for what, pkg in missing.items() if what not in FETCH_TOOLS))
+    if pkgs and getattr(os, "geteuid", lambda: 1)() == 0 and shutil.which("apt-get"):
+        print(f"system tools failing their check: {', '.join(missing)}\n"
+              f"installing: apt-get install -y --no-install-recommends {' '.join(pkgs)}", flush=True)
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         ok = (subprocess.run(["apt-get", "update", "-qq"], env=env).returncode == 0
               and subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *pkgs],
                                  env=env, stdout=subprocess.DEVNULL).returncode == 0)
-        if ok and not missing_system_packages():
-            return True
-        print(f"apt-get could not install: {' '.join(pkgs)}", flush=True)
-        return False
+        if not ok:
+            print(f"apt-get could not install: {' '.join(pkgs)}", flush=True)
+        results = check_system_tools(names)
+        print("system tools, checked again after installing:\n" + format_report(results), flush=True)
+        return all(r.ok for r in results)
+    print("system tools, checked by use:\n" + format_report(results), flush=True)
     print(install_hint(missing))
     print("(macOS: brew install espeak-ng flite fluid-synth.) Without them the notebooks use the real "
           "datasets, which they download when they can.", flush=True)
@@ -119,10 +153,11 @@ def install_system_packages() -> bool:
 
 
 def install_hint(missing: dict[str, str]) -> str:
-    """The lines that tell which Debian packages are missing and how to install them."""
+    """The lines that tell which tools fail their check, their Debian packages, and the command."""
     pkgs = sorted(set(missing.values()))
-    return (f"missing system tools: {', '.join(missing)} (Debian packages: {' '.join(pkgs)})\n"
-            f"install them with:\n  sudo apt-get update && sudo apt-get install -y {' '.join(pkgs)}")
+    sudo = "" if getattr(os, "geteuid", lambda: 1)() == 0 else "sudo "
+    return (f"missing or not working: {', '.join(missing)} (Debian packages: {' '.join(pkgs)})\n"
+            f"install them with:\n  {sudo}apt-get update && {sudo}apt-get install -y {' '.join(pkgs)}")
 
 
 def prepare(only: list[str] | str | None = None, force: bool = False,
@@ -131,7 +166,8 @@ def prepare(only: list[str] | str | None = None, force: bool = False,
     """Build the offline sets (all, or ``only``) into ``<cache>/offline/<set>/``.
 
     A set whose manifest exists and verifies (every file present, sha256 equal) is skipped unless
-    ``force``. Tools are checked before anything is built.
+    ``force``. The tools and voices of the sets to build are checked by use (a word per voice,
+    a note through the sound font) before anything is built.
 
     Parameters
     ----------
@@ -159,19 +195,30 @@ def prepare(only: list[str] | str | None = None, force: bool = False,
     unknown = [n for n in names if n not in OFFLINE_SETS]
     if unknown:
         raise ValueError(f"unknown offline set(s) {unknown}; choose from {sorted(OFFLINE_SETS)}")
-    missing = missing_system_packages(names)
-    if missing:
-        raise OfflineBuildError(install_hint(missing))
-    root = Path(cache_root) if cache_root is not None else default_cache_root()
+    if cache_root is None:
+        from course_lib.runtime import data_root
+
+        cache_root = data_root()
+    root = Path(cache_root)
     out = {}
     for name in names:
         set_dir = offline_dir(name, root)
         if not force and not verify_manifest(set_dir):
             man = read_manifest(set_dir)
             if man.get("scale") == scale and man.get("seed") == seed:
-                print(f"{name}: up to date ({len(man['items'])} clips), skipped", flush=True)
                 out[name] = man
-                continue
+    to_build = [n for n in names if n not in out]
+    if to_build:
+        # Use every tool and voice the builds need before building anything, so a missing voice is
+        # one message with its install command, not a traceback minutes into a build.
+        missing = missing_system_packages(to_build)
+        if missing:
+            raise OfflineBuildError(install_hint(missing))
+    for name in names:
+        set_dir = offline_dir(name, root)
+        if name in out:
+            print(f"{name}: up to date ({len(out[name]['items'])} clips), skipped", flush=True)
+            continue
         t0 = time.time()
         print(f"{name}: building into {set_dir} ...", flush=True)
         # Build beside the set and swap it in at the end: an interrupted build, or a notebook

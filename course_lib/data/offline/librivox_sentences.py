@@ -42,7 +42,7 @@ def build(ctx: BuildContext) -> dict:
             if not path.exists():
                 ctx.warn(f"{path}: listed in {trans} but missing; skipped")
                 continue
-            x, _ = load_audio(path, sample_rate=SR)
+            x, _ = load_audio(path, sr=SR)
             writer.add(x[0], f"test/{sub}_{utt}.wav", None, "test", f"real:{sub}",
                        f"real: pocketsphinx-testdata {sub}/{utt}.wav", transcript=text,
                        speaker=sub, synthetic=False)

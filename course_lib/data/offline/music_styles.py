@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import multiprocessing
 import re
-import shutil
-import subprocess
 import sys
 import tempfile
 import warnings
@@ -23,8 +21,16 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from course_lib.audio import load_audio
-from course_lib.data.offline.common import BuildContext, OfflineBuildError, SetWriter, split_groups, trim_silence
+from course_lib.data.offline.common import (
+    SOUND_FONT_PACKAGE,
+    BuildContext,
+    OfflineBuildError,
+    SetWriter,
+    apt_command,
+    fluidsynth,
+    split_groups,
+    trim_silence,
+)
 
 NAME = "music_styles"
 DEB_PACKAGES: list[str] = []
@@ -57,7 +63,8 @@ def sound_font() -> Path:
     for sf2 in SOUND_FONTS:
         if Path(sf2).exists():
             return Path(sf2)
-    raise OfflineBuildError("no General MIDI sound font found; apt-get install timgm6mb-soundfont")
+    raise OfflineBuildError(f"no General MIDI sound font found (looked for {', '.join(SOUND_FONTS)}) — "
+                            f"install {SOUND_FONT_PACKAGE}: {apt_command([SOUND_FONT_PACKAGE])}")
 
 
 def corpus_files(folder: str, keep) -> list[Path]:
@@ -133,16 +140,11 @@ def render(midi_path: Path, program: int | None, max_s: float | None = MAX_RENDE
         pm.key_signature_changes = [e for e in pm.key_signature_changes if e.time < max_s]
         pm.lyrics = [e for e in pm.lyrics if e.time < max_s]
         pm.text_events = [e for e in pm.text_events if e.time < max_s]
-    fluid = shutil.which("fluidsynth")
-    if fluid is None:
-        raise OfflineBuildError("fluidsynth not found: apt-get install fluidsynth")
     with tempfile.TemporaryDirectory() as d:
-        mid, wav = Path(d) / "in.mid", Path(d) / "out.wav"
+        mid = Path(d) / "in.mid"
         pm.write(str(mid))
-        subprocess.run([fluid, "-ni", "-g", "0.6", "-r", str(SR), "-F", str(wav), str(sound_font()), str(mid)],
-                       capture_output=True, check=True)
-        x, _ = load_audio(wav, sample_rate=SR)
-    return x[0]
+        x, _ = fluidsynth(mid, sound_font(), SR)  # raises OfflineBuildError naming tool and package
+    return x
 
 
 def score_to_midi(score, path: Path) -> None:

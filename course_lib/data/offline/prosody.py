@@ -98,7 +98,7 @@ def build(ctx: BuildContext) -> dict:
         g = f"ktuberling:{lg}"
         for i in rng.permutation(len(files))[: ctx.n(WORDS_PER_SPEAKER, 2)]:
             try:
-                x, _ = load_audio(files[i], sample_rate=SR)
+                x, _ = load_audio(files[i], sr=SR)
             except AudioError as exc:
                 ctx.warn(f"skipped: {exc}")
                 continue

@@ -160,7 +160,7 @@ def build(ctx: BuildContext) -> dict:
     seen: set[str] = set()
     for path, label, group in tqdm(clips, desc=NAME, disable=not ctx.progress, leave=False):
         try:
-            x, _ = load_audio(path, sample_rate=SR)
+            x, _ = load_audio(path, sr=SR)
         except AudioError as exc:
             ctx.warn(f"skipped: {exc}")
             continue
