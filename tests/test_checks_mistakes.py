@@ -608,6 +608,80 @@ def returns_the_spectrum(noisy, sr, **kwargs):
     return dsp.stft(noisy)
 
 
+def _dct_rows(n_out, n_in, first=1.0 / np.sqrt(2.0), k_start=0):
+    """sqrt(2/n_in) cos(pi k (2n+1) / (2 n_in)) for k = k_start.., row 0 times `first` (1/sqrt(2) is right)."""
+    k = np.arange(k_start, k_start + n_out)[:, None]
+    n = np.arange(n_in)[None, :]
+    D = np.sqrt(2.0 / n_in) * np.cos(np.pi * k * (2 * n + 1) / (2 * n_in))
+    if k_start == 0:
+        D[0] *= first
+    return D
+
+
+@mistake("04.3", "no scale factors")
+def dct_plain_cosines(n_out, n_in):
+    k, n = np.arange(n_out)[:, None], np.arange(n_in)[None, :]
+    return np.cos(np.pi * k * (2 * n + 1) / (2 * n_in))
+
+
+@mistake("04.3", "unnormalised DCT-II")
+def dct_scipy_default_norm(n_out, n_in):
+    import scipy.fft
+
+    return scipy.fft.dct(np.eye(n_in), type=2, axis=0)[:n_out]  # norm=None: 2 cos(...)
+
+
+@mistake("04.3", "row 0 is too large")
+def dct_row_zero_not_rescaled(n_out, n_in):
+    return _dct_rows(n_out, n_in, first=1.0)
+
+
+@mistake("04.3", "every row is scaled by sqrt(1/n_in)")
+def dct_all_rows_sqrt_one_over_n(n_out, n_in):
+    return _dct_rows(n_out, n_in, first=1.0) / np.sqrt(2.0)
+
+
+@mistake("04.3", "no half-sample shift")
+def dct_without_half_sample(n_out, n_in):
+    k, n = np.arange(n_out)[:, None], np.arange(n_in)[None, :]
+    D = np.sqrt(2.0 / n_in) * np.cos(np.pi * k * n / n_in)
+    D[0] /= np.sqrt(2.0)
+    return D
+
+
+@mistake("04.3", "scale factors use n_out")
+def dct_scaled_by_n_out(n_out, n_in):
+    k, n = np.arange(n_out)[:, None], np.arange(n_in)[None, :]
+    D = np.sqrt(2.0 / n_out) * np.cos(np.pi * k * (2 * n + 1) / (2 * n_in))
+    D[0] /= np.sqrt(2.0)
+    return D
+
+
+@mistake("04.3", "DCT-III")
+def dct_indices_swapped(n_out, n_in):
+    return _dct_rows(n_in, n_in).T[:n_out]
+
+
+@mistake("04.3", "transposed")
+def dct_transposed(n_out, n_in):
+    return _dct_rows(n_out, n_in).T
+
+
+@mistake("04.3", "keep only the first n_out")
+def dct_all_rows_returned(n_out, n_in):
+    return _dct_rows(n_in, n_in)
+
+
+@mistake("04.3", "rows start at k = 1")
+def dct_rows_from_one(n_out, n_in):
+    return _dct_rows(n_out, n_in, k_start=1)
+
+
+@mistake("04.3", "not implemented")
+def dct_stub(n_out, n_in):
+    _stub()
+
+
 # ================================================================================= 05 filters to CNNs
 @mistake("05.1", "+ 1")
 def forgot_the_first_position(n, k, s=1, p=0, d=1):

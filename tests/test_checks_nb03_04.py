@@ -51,3 +51,26 @@ def test_a_torch_stft_passes():
                           center=True, pad_mode="constant", return_complex=True)
 
     assert check.exercise("03.2", stft_torch, quiet=True, strict=True)
+
+
+def test_a_scipy_dct_matrix_passes():
+    """04.3: the orthonormal DCT-II matrix is scipy's dct(norm="ortho") applied to the identity."""
+    import scipy.fft
+
+    def dct_matrix_with_scipy(n_out, n_in):
+        return scipy.fft.dct(np.eye(n_in), type=2, norm="ortho", axis=0)[:n_out]
+
+    result = check.exercise("04.3", dct_matrix_with_scipy, quiet=True, strict=True)
+    assert result and result.n_cases >= 3
+
+
+def test_the_dct_check_rejects_a_wrong_scale_outside_the_listed_mistakes():
+    """A wrong answer that is no listed mistake still fails, and the comparison names the factor."""
+    import scipy.fft
+
+    def three_times_the_dct(n_out, n_in):
+        return 3.0 * scipy.fft.dct(np.eye(n_in), type=2, norm="ortho", axis=0)[:n_out]
+
+    result = check.exercise("04.3", three_times_the_dct, quiet=True, strict=False)
+    assert not result
+    assert "3 times the expected" in result.message, result.message

@@ -203,3 +203,69 @@ def _check_spectral_subtraction(candidate):
                               atol=1e-6, rtol=1e-5)
         compare_arrays(case, got, expected, atol=1e-6, rtol=1e-5, name="denoised signal")
         yield case
+
+
+def _dct_mistakes(n_out: int, n_in: int) -> dict:
+    """Plausible wrong DCT-II matrices for (n_out, n_in), each with the hint that names its mistake."""
+    k = np.arange(n_out)[:, None]
+    n = np.arange(n_in)[None, :]
+    kernel = np.cos(np.pi * k * (2 * n + 1) / (2 * n_in))
+    scale = np.full((n_out, 1), np.sqrt(2.0 / n_in))
+    scale[0] = np.sqrt(1.0 / n_in)
+
+    def full_orthonormal(size: int) -> np.ndarray:
+        rows = np.arange(size)[:, None]
+        D = np.sqrt(2.0 / size) * np.cos(np.pi * rows * (2 * np.arange(size)[None, :] + 1) / (2 * size))
+        D[0] /= np.sqrt(2.0)
+        return D
+
+    def scaled_by_n_out():
+        s = np.full((n_out, 1), np.sqrt(2.0 / n_out))
+        s[0] = np.sqrt(1.0 / n_out)
+        return s * kernel
+
+    return {
+        "no scale factors (plain cosines): multiply row 0 by sqrt(1/n_in) and every other row by "
+        "sqrt(2/n_in), which makes the rows orthonormal (D @ D.T = I)":
+            lambda: kernel,
+        "this is scipy's unnormalised DCT-II (norm=None, 2 cos(...)): the orthonormal DCT (norm='ortho', "
+        "what librosa's MFCC uses) scales row 0 by sqrt(1/n_in) and the others by sqrt(2/n_in)":
+            lambda: 2.0 * kernel,
+        "row 0 is too large by sqrt(2): the constant row (k = 0) takes s_0 = sqrt(1/n_in), the other rows "
+        "sqrt(2/n_in)":
+            lambda: np.sqrt(2.0 / n_in) * kernel,
+        "every row is scaled by sqrt(1/n_in): only the constant row (k = 0) uses sqrt(1/n_in); rows k >= 1 "
+        "need sqrt(2/n_in)":
+            lambda: np.sqrt(1.0 / n_in) * kernel,
+        "the cosine has no half-sample shift: the DCT-II kernel is cos(pi k (2n + 1) / (2 n_in)), "
+        "not cos(pi k n / n_in)":
+            lambda: scale * np.cos(np.pi * k * n / n_in),
+        "the scale factors use n_out: s_0 = sqrt(1/n_in) and s_k = sqrt(2/n_in) depend on the input "
+        "length n_in (the number of mel bands), not on the number of coefficients kept":
+            scaled_by_n_out,
+        "k and n are swapped (that is the DCT-III, the inverse DCT): row k is coefficient k, "
+        "D[k, n] = s_k cos(pi k (2n + 1) / (2 n_in)), with the scale s_k chosen by the row":
+            lambda: full_orthonormal(n_in).T[:n_out],
+        "the rows start at k = 1: the first coefficient is the constant row k = 0 (the frame's mean "
+        "level), so k runs over 0 .. n_out - 1":
+            lambda: full_orthonormal(n_in)[1:n_out + 1],
+    }
+
+
+@exercise_check("04.3", "the DCT-II matrix of MFCCs")
+def _check_dct_matrix(candidate):
+    from course_lib import dsp
+
+    for n_out, n_in in [(13, 40), (40, 40), (5, 7), (20, 128), (1, 8)]:
+        case = Case(f"n_out={n_out}, n_in={n_in}")
+        got = as_numpy(case.call(candidate, n_out, n_in))
+        expected = dsp.dct_matrix(n_out, n_in)
+        if n_out != n_in and matches(got, expected.T, atol=1e-10, rtol=1e-8):
+            case.fail("the matrix is transposed: return shape (n_out, n_in), one row per coefficient, so "
+                      "that D @ log_mel maps the n_in mel bands of each frame to n_out coefficients")
+        if got is not None and got.ndim == 2 and got.shape == (n_in, n_in) and n_out < n_in:
+            case.fail(f"{n_in} rows, expected n_out = {n_out}: keep only the first n_out coefficients "
+                      "(rows k = 0 .. n_out - 1)")
+        reject_known_mistakes(case, got, expected, _dct_mistakes(n_out, n_in), atol=1e-10, rtol=1e-8)
+        compare_arrays(case, got, expected, atol=1e-10, rtol=1e-8, name="DCT matrix")
+        yield case
