@@ -53,6 +53,7 @@ __all__ = [
     "spec_augment_masks",
     "spec_augment",
     "mixup",
+    "Mixup",
     "add_noise",
     "random_shift",
     "speed_perturb",
@@ -636,6 +637,43 @@ def mixup(
         return x_mixed, y_mixed, lam, perm
     return x_mixed, y_mixed
 
+
+
+class Mixup:
+    """Mixup as ``fit``'s label-aware ``batch_hook``: ``(inputs, labels) -> (mixed, soft targets)``.
+
+    Integer labels ``(B,)`` become one-hot rows of ``n_classes`` (soft rows ``(B, n_classes)``
+    pass through), then :func:`mixup` mixes inputs and targets. Train with a loss that accepts
+    class probabilities: ``nn.CrossEntropyLoss`` does.
+
+    Parameters
+    ----------
+    n_classes : int
+    alpha : float
+        Beta(alpha, alpha) mixing weights, see :func:`mixup`.
+    generator : torch.Generator, optional
+
+    Examples
+    --------
+    >>> fit(model, train_loader, val_loader, batch_hook=Mixup(n_classes=10), epochs=20)
+
+    Notebook: 06_cnn_audio_classification
+    """
+
+    def __init__(self, n_classes: int, alpha: float = 0.2,
+                 generator: torch.Generator | None = None) -> None:
+        if alpha <= 0:
+            raise ValueError(f"alpha must be > 0 (Beta(alpha, alpha)); got {alpha}.")
+        self.n_classes, self.alpha, self._generator = int(n_classes), float(alpha), generator
+
+    def __call__(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        if y.ndim == 1:
+            y = torch.nn.functional.one_hot(y.long(), self.n_classes).float()
+        x_mixed, y_mixed = mixup(x, y, self.alpha, generator=self._generator)  # type: ignore[misc]
+        return x_mixed, y_mixed
+
+    def __repr__(self) -> str:
+        return f"Mixup(n_classes={self.n_classes}, alpha={self.alpha})"
 
 def add_noise(
     waveforms: Tensor,

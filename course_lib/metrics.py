@@ -132,9 +132,12 @@ def macro_f1(y_true: Any, y_pred: Any, n_classes: int | None = None) -> float:
     """Unweighted mean of the per-class F1 scores.
 
     Every class counts equally however rare it is, which is why it is reported next to
-    accuracy on imbalanced sets. Without ``n_classes`` only classes that occur in ``y_true`` or
-    ``y_pred`` are averaged (scikit-learn's ``f1_score(average="macro")``); with it, all
-    ``n_classes`` are (scikit-learn's ``labels=range(n_classes)``).
+    accuracy on imbalanced sets. The course's one definition, used by ``train.fit``'s
+    ``val_macro_f1`` and ``train.evaluate().macro_f1``, passes ``n_classes`` (the model's output
+    width): all ``n_classes`` are averaged, a class never predicted nor present scoring 0
+    (scikit-learn's ``f1_score(labels=range(n_classes), average="macro", zero_division=0)``).
+    Without ``n_classes`` only classes that occur in ``y_true`` or ``y_pred`` are averaged
+    (scikit-learn's default ``labels``), which is higher when a class is missing.
 
     Notebook: 06_cnn_audio_classification
     """

@@ -19,6 +19,7 @@ Notebook: 00_welcome
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import platform
@@ -53,6 +54,7 @@ __all__ = [
     "read_profile",
     "repo_root",
     "seed_everything",
+    "make_cuda_deterministic",
     "setup",
 ]
 
@@ -169,8 +171,9 @@ class Runtime:
         Autocast dtype, see :func:`decide_precision`: bfloat16 on Ampere+ GPUs and on CPUs where
         it is native and measured faster, float16 (+ GradScaler) on older GPUs; ``torch.float32``
         means no autocast.
-    seed : int
-        The seed every random generator was set to.
+    seed : int or None
+        The seed every random generator was set to; None when nothing seeded them
+        (:func:`get_runtime` without :func:`setup`).
     on_colab : bool
         Whether this runs in Google Colab.
     data_dir : Path
@@ -185,6 +188,9 @@ class Runtime:
         torch's CPU thread count, set by ``setup()`` (see :func:`pick_num_threads`); 0 = not set.
     threads_reason : str
         Why that many threads.
+    determinism : str
+        On CUDA after seeding: which deterministic settings :func:`make_cuda_deterministic`
+        made ("" on CPU/MPS, where the course's kernels are deterministic already).
     """
 
     profile: str
@@ -199,6 +205,7 @@ class Runtime:
     precision_reason: str = ""
     threads: int = 0
     threads_reason: str = ""
+    determinism: str = ""
 
     @property
     def use_grad_scaler(self) -> bool:
@@ -215,7 +222,9 @@ class Runtime:
         precision = self.precision_reason or _short_dtype(self.amp_dtype)
         threads = f"threads={self.threads} ({self.threads_reason}) | " if self.threads else ""
         return (f"profile={self.profile} | device={dev}{where} | precision={precision} | {threads}"
-                f"seed={self.seed} | {versions} | data={self.data_dir}")
+                f"seed={'not set' if self.seed is None else self.seed}"
+                f"{' (' + self.determinism + ')' if self.determinism else ''} | "
+                f"{versions} | data={self.data_dir}")
 
 
 def repo_root() -> Path:
@@ -609,12 +618,36 @@ def read_profile(value: str | None = None, device: torch.device | None = None) -
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (all devices) so a run can be repeated."""
+    """Seed Python, NumPy and torch (all devices) so a run can be repeated.
+
+    On CUDA it also makes the kernels deterministic (:func:`make_cuda_deterministic`): a seed
+    alone does not repeat a GPU run, because cuDNN picks algorithms by timing and some kernels
+    add in a thread-dependent order.
+    """
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
+        make_cuda_deterministic()
+
+
+def make_cuda_deterministic() -> str:
+    """Ask CUDA for repeatable results; returns what was set, for the setup line.
+
+    * ``cudnn.deterministic = True``, ``cudnn.benchmark = False``: no algorithm chosen by timing;
+    * ``torch.use_deterministic_algorithms(True, warn_only=True)``: deterministic kernels where
+      torch has them, and a warning (not an error) naming each op that has none (e.g. some
+      scatter-adds used by graph layers): those ops are where a resumed GPU run may differ in
+      the last bits;
+    * ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` (unless set): cuBLAS needs it for deterministic matmuls;
+      it only takes effect if set before the first cuBLAS call, i.e. before any CUDA matmul.
+    """
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    return "deterministic (cuDNN, torch.use_deterministic_algorithms warn_only, cuBLAS workspace)"
 
 
 def _drive_mounted() -> bool:
@@ -657,6 +690,32 @@ def _versions() -> dict[str, str]:
 _RUNTIME: Runtime | None = None
 
 
+def _build_runtime(profile: str | None, seed: int | None) -> Runtime:
+    """Every decision of :func:`setup` except seeding (so reading the runtime never reseeds)."""
+    on_colab = in_colab()
+    device = pick_device()
+    name = read_profile(profile, device)
+    if name == "ci" and not os.environ.get(DEVICE_ENV, "").strip():
+        device = torch.device("cpu")  # CI runs on the CPU, even on a GPU machine, unless asked
+    threads, threads_reason = pick_num_threads(name, device)
+    torch.set_num_threads(threads)
+    precision = decide_precision(device)
+    return Runtime(
+        profile=name,
+        budget=profile_budget(name),
+        device=device,
+        amp_dtype=precision.dtype,
+        seed=seed,
+        on_colab=on_colab,
+        data_dir=_default_data_dir(on_colab),
+        checkpoint_dir=_default_checkpoint_dir(on_colab),
+        versions=_versions(),
+        precision_reason=precision.reason,
+        threads=threads,
+        threads_reason=threads_reason,
+    )
+
+
 def setup(seed: int = 0, profile: str | None = None, *, verbose: bool = True) -> Runtime:
     """Detect Colab, pick profile, device, threads and precision, seed everything, print one line.
 
@@ -678,41 +737,25 @@ def setup(seed: int = 0, profile: str | None = None, *, verbose: bool = True) ->
         Also kept for :func:`get_runtime`, so library code sees the same decision.
     """
     global _RUNTIME
-    on_colab = in_colab()
-    device = pick_device()
-    name = read_profile(profile, device)
-    if name == "ci" and not os.environ.get(DEVICE_ENV, "").strip():
-        device = torch.device("cpu")  # CI runs on the CPU, even on a GPU machine, unless asked
-    threads, threads_reason = pick_num_threads(name, device)
-    torch.set_num_threads(threads)
-    precision = decide_precision(device)
-    seed_everything(seed)
-    rt = Runtime(
-        profile=name,
-        budget=profile_budget(name),
-        device=device,
-        amp_dtype=precision.dtype,
-        seed=seed,
-        on_colab=on_colab,
-        data_dir=_default_data_dir(on_colab),
-        checkpoint_dir=_default_checkpoint_dir(on_colab),
-        versions=_versions(),
-        precision_reason=precision.reason,
-        threads=threads,
-        threads_reason=threads_reason,
-    )
+    rt = _build_runtime(profile, seed)
+    seed_everything(seed)  # last: nothing above draws from the generators afterwards
+    if rt.device.type == "cuda":
+        rt = dataclasses.replace(rt, determinism=make_cuda_deterministic())
     _RUNTIME = rt
     if verbose:
         print(rt.summary())
-        if rt.budget != PROFILES[name]:
-            print(f"budget of the {name} profile overridden by {BUDGET_ENV}: {rt.budget}")
+        if rt.budget != PROFILES[rt.profile]:
+            print(f"budget of the {rt.profile} profile overridden by {BUDGET_ENV}: {rt.budget}")
     return rt
 
 
 def get_runtime() -> Runtime:
-    """The runtime chosen by :func:`setup` (set up quietly with defaults if not yet called)."""
+    """The runtime chosen by :func:`setup`; if it was not called, the same decisions made
+    quietly **without seeding** (``seed`` is then None): reading the runtime, e.g. from
+    ``LogMel()`` or ``fit(device=None)`` mid-notebook, never resets the random generators."""
+    global _RUNTIME
     if _RUNTIME is None:
-        return setup(verbose=False)
+        _RUNTIME = _build_runtime(None, None)
     return _RUNTIME
 
 

@@ -35,6 +35,32 @@ def test_conv_output_length_matches_torch(length, kernel, stride, padding, dilat
         length, kernel, stride, min(padding, kernel // 2), dilation)
 
 
+@pytest.mark.parametrize("length", [1, 2, 3, 7, 50, 51, 101, 16000, 16001])
+@pytest.mark.parametrize("kernel, stride, padding", [(2, 2, 0), (4, 4, 0), (3, 2, 1), (5, 3, 2)])
+def test_conv_output_length_ceil_mode_matches_torch_pooling(length, kernel, stride, padding):
+    pool = nn.MaxPool1d(kernel, stride=stride, padding=padding, ceil_mode=True)
+    assert pool(torch.zeros(1, 1, length)).shape[-1] == conv_output_length(
+        length, kernel, stride, padding, ceil_mode=True)
+
+
+@pytest.mark.parametrize("frames", [1, 25, 51, 101, 431])
+def test_stack_output_length_is_what_the_course_blocks_give(frames):
+    """One truth: the helper predicts the frame count the real ceil_mode blocks produce."""
+    from course_lib.models import ConvBlock1d, ConvBlock2d, stack_output_length
+
+    blocks2d = nn.Sequential(ConvBlock2d(1, 4), ConvBlock2d(4, 4), ConvBlock2d(4, 4)).eval()
+    out = blocks2d(torch.zeros(1, 1, 8, frames))
+    assert out.shape[-1] == stack_output_length(blocks2d, frames)
+    blocks1d = nn.Sequential(ConvBlock1d(1, 4, kernel_size=9, stride=2), ConvBlock1d(4, 4)).eval()
+    out = blocks1d(torch.zeros(1, 1, frames * 10))
+    assert out.shape[-1] == stack_output_length(blocks1d, frames * 10)
+
+
+def test_ceil_mode_counts_the_partial_window():
+    assert conv_output_length(51, 2, 2) == 25
+    assert conv_output_length(51, 2, 2, ceil_mode=True) == 26
+
+
 def test_conv_output_length_errors():
     with pytest.raises(ValueError, match="does not fit"):
         conv_output_length(3, 5)

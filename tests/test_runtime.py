@@ -1,3 +1,6 @@
+import dataclasses
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -253,3 +256,50 @@ def test_one_data_root_for_runtime_downloads_and_offline_sets(monkeypatch, tmp_p
     assert download.dataset_dir("esc50").is_relative_to(default.resolve())
     assert common.offline_dir("spoken_digits") == default / "offline" / "spoken_digits"
     assert not hasattr(download, "cache_root") and not hasattr(common, "default_cache_root")
+
+
+def test_reading_the_runtime_never_reseeds(monkeypatch):
+    """get_runtime() without setup() decides device/profile quietly but leaves the RNGs alone."""
+    monkeypatch.setenv("COURSE_PROFILE", "ci")
+    monkeypatch.setattr(runtime, "_RUNTIME", None)
+    torch.manual_seed(5)
+    np.random.seed(5)
+    torch.rand(3), np.random.rand(3)  # advance both generators past their seeded start
+    expected_torch, expected_np = torch.get_rng_state().clone(), np.random.get_state()[1].copy()
+    rt = runtime.get_runtime()
+    assert rt.seed is None and "seed=not set" in rt.summary()
+    assert torch.equal(torch.get_rng_state(), expected_torch)
+    assert np.array_equal(np.random.get_state()[1], expected_np)
+    assert runtime.get_runtime() is rt and runtime.torch_device() == rt.device
+
+
+def test_seeding_under_cuda_sets_the_deterministic_flags(monkeypatch):
+    """With CUDA present (mocked), a seed also asks cuDNN/cuBLAS/torch for deterministic kernels."""
+    calls = {}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: calls.setdefault("seed", seed))
+    monkeypatch.setattr(torch, "use_deterministic_algorithms",
+                        lambda mode, warn_only=False: calls.setdefault("algos", (mode, warn_only)))
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", False)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", True)
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    runtime.seed_everything(3)
+    assert calls == {"seed": 3, "algos": (True, True)}
+    assert torch.backends.cudnn.deterministic is True and torch.backends.cudnn.benchmark is False
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG")
+
+
+def test_setup_line_says_when_cuda_runs_deterministically(monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_PROFILE", "ci")
+    monkeypatch.setattr(runtime, "_RUNTIME", None)  # restored afterwards: no fake-CUDA runtime leaks
+    monkeypatch.setattr(runtime, "make_cuda_deterministic", lambda: "deterministic (mocked)")
+    build = runtime._build_runtime
+    monkeypatch.setattr(runtime, "_build_runtime", lambda profile, seed: dataclasses.replace(
+        build(profile, seed), device=torch.device("cuda")))
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Fake GPU")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # seed_everything: CPU path
+    rt = runtime.setup(seed=9)
+    line = capsys.readouterr().out
+    assert rt.determinism == "deterministic (mocked)"
+    assert "seed=9 (deterministic (mocked))" in line

@@ -71,12 +71,14 @@ def test_deterministic_on_cpu():
 class InterruptAt:
     """A batch transform that raises KeyboardInterrupt on its n-th call (a user's Ctrl-C)."""
 
+    # Private attributes: the checkpoint fingerprint describes a transform by its public
+    # settings, and where the user presses Ctrl-C is not a setting of the run.
     def __init__(self, n: int | None) -> None:
-        self.n, self.calls = n, 0
+        self._n, self._calls = n, 0
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
-        if self.n is not None and self.calls == self.n:
+        self._calls += 1
+        if self._n is not None and self._calls == self._n:
             raise KeyboardInterrupt
         return x
 
@@ -142,9 +144,36 @@ def test_finished_run_is_not_retrained(tmp_path):
 def test_other_settings_do_not_resume(tmp_path):
     tl, vl = loaders()
     fit(mlp(), tl, vl, epochs=1, lr=1e-2, checkpoint=tmp_path, **QUIET)
-    with pytest.warns(RuntimeWarning, match="another model or other settings"):
+    with pytest.warns(RuntimeWarning, match=r"another run.*lr: 0\.01 -> 0\.005"):
         h = fit(mlp(), tl, vl, epochs=1, lr=5e-3, checkpoint=tmp_path, **QUIET)
     assert len(h) == 1
+
+
+@pytest.mark.parametrize("change, named", [
+    (dict(loss_fn=nn.CrossEntropyLoss(label_smoothing=0.1)), "loss"),
+    (dict(batch_transform=nn.Dropout(0.1)), "batch_transform"),
+    (dict(grad_clip=1.0), "grad_clip"),
+    (dict(amp=torch.bfloat16), "precision"),
+    (dict(metric="macro_f1"), "metric"),
+    (dict(seed=3), "seed"),
+    (dict(batch_hook=lambda x, y: (x, y)), "batch_hook"),
+])
+def test_each_setting_that_changes_a_run_blocks_resuming_and_is_named(tmp_path, change, named):
+    """The fingerprint covers loss, augmentation, clipping, precision, metric, seed, hook."""
+    base = dict(epochs=1, lr=1e-2, checkpoint=tmp_path, amp=False, **QUIET)
+    tl, vl = loaders()
+    fit(mlp(), tl, vl, **base)
+    with pytest.warns(RuntimeWarning, match=f"another run.*{named}:"):
+        fit(mlp(), tl, vl, **{**base, **change})
+
+
+def test_a_smaller_dataset_blocks_resuming(tmp_path):
+    x, y = torch.randn(96, 8), torch.randint(0, 3, (96,))
+    make = lambda n: torch.utils.data.DataLoader(  # noqa: E731
+        torch.utils.data.TensorDataset(x[:n], y[:n]), batch_size=16)
+    fit(mlp(), make(96), epochs=1, checkpoint=tmp_path, **QUIET)
+    with pytest.warns(RuntimeWarning, match="dataset_size: 96 -> 90"):
+        fit(mlp(), make(90), epochs=1, checkpoint=tmp_path, **QUIET)
 
 
 def test_truncated_checkpoint_is_never_loaded(tmp_path):
@@ -300,6 +329,33 @@ def test_early_stopping_and_restore_best():
     assert h.best is not None and h.best["val_loss"] == min(h["val_loss"])
 
 
+def test_restore_best_ends_with_the_best_epochs_weights():
+    """Record the weights after each epoch; restore-best must end with the best epoch's."""
+    tl, vl = loaders()
+    model = mlp()
+    # lr 3.0 with plain SGD: a noisy run whose best epoch is not the last.
+    weights = []  # the weights after each epoch's training, recorded as validation starts
+    import course_lib.train.loop as loop
+
+    real_validate = loop._validate
+
+    def validate_and_record(net, loader, step):
+        weights.append({k: v.clone() for k, v in model.state_dict().items()})
+        return real_validate(net, loader, step)
+
+    loop._validate, saved = validate_and_record, loop._validate
+    try:
+        h = fit(model, tl, vl, epochs=6, lr=3.0, optimizer="sgd", schedule=None, metric="loss",
+                **QUIET)
+    finally:
+        loop._validate = saved
+    best = int(h.best["epoch"])
+    assert best != len(h), "the test needs a run whose best epoch is not the last"
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, weights[best - 1][k]), k
+        assert not all(torch.equal(v, w[k]) for w in weights[best:]), k
+
+
 def test_autoencoder_target_input_and_batch_transform():
     x = torch.randn(64, 1, 8, 12)
     tl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x), batch_size=16)
@@ -332,7 +388,7 @@ def test_history_table_plot_and_live_display(capsys):
 
 
 def test_evaluate_matches_sklearn():
-    sk = pytest.importorskip("sklearn.metrics")
+    import sklearn.metrics as sk  # a hard dependency: a broken install must fail, not skip
     tl, vl = loaders()
     model = mlp()
     fit(model, tl, vl, epochs=1, lr=3e-3, **QUIET)
@@ -407,3 +463,101 @@ def test_bench_can_store_clips_at_a_dataset_rate():
     result = bench_train(n_clips=8, batch_size=4, epochs=1, device="cpu", file_rate=44100)
     assert "44100 Hz" in result.source
     assert result.naive_input > 0 and result.packed_input > 0
+
+
+def test_history_and_evaluate_report_the_same_macro_f1():
+    """One definition: sklearn's macro-F1 over all classes (zero_division=0), everywhere.
+
+    The model never predicts class 2 and the validation set has no class 2 either: averaging only
+    the classes present would give a different (higher) number."""
+    x = torch.randn(60, 8)
+    y = torch.arange(60) % 2
+    vl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
+    torch.manual_seed(0)
+    model = nn.Linear(8, 3)
+    with torch.no_grad():
+        model.bias[2] = -100.0  # never predicts class 2 (lr=0 keeps it so)
+    h = fit(model, vl, vl, epochs=1, lr=0.0, schedule=None, **QUIET)
+    result = evaluate(model, vl, device="cpu")
+    import sklearn.metrics as sk
+
+    expected = sk.f1_score(result.targets, result.predictions, labels=[0, 1, 2], average="macro",
+                           zero_division=0)
+    assert h["val_macro_f1"][-1] == pytest.approx(expected)
+    assert result.macro_f1 == pytest.approx(expected)
+    present_only = sk.f1_score(result.targets, result.predictions, average="macro",
+                               zero_division=0)
+    assert present_only != pytest.approx(expected)  # the case the two conventions disagree on
+
+
+@pytest.mark.parametrize("was_training", [False, True])
+def test_predict_restores_the_transforms_mode(was_training):
+    tl, vl = loaders()
+    transform = nn.Dropout(0.5).train(was_training)
+    train.predict(mlp(), vl, batch_transform=transform, device="cpu")
+    assert transform.training is was_training
+    evaluate(mlp(), vl, batch_transform=transform, device="cpu")
+    assert transform.training is was_training
+
+
+def test_mixup_hook_trains_with_soft_targets():
+    from course_lib.features import Mixup
+
+    tl, vl = loaders()
+    seen = []
+
+    def loss_fn(out, target):
+        seen.append(target.dim())
+        return nn.functional.cross_entropy(out, target)
+
+    model = mlp()
+    h = fit(model, tl, vl, epochs=3, lr=1e-2, seed=0, batch_hook=Mixup(3, alpha=0.4),
+            loss_fn=loss_fn, **QUIET)
+    assert 2 in seen and 1 in seen  # soft targets in training, labels in validation
+    assert h["val_accuracy"][-1] > 0.8
+
+
+def test_mixup_hook_makes_convex_soft_targets():
+    from course_lib.features import Mixup
+
+    x, y = torch.randn(16, 4), torch.randint(0, 5, (16,))
+    xm, ym = Mixup(5, alpha=1.0, generator=torch.Generator().manual_seed(0))(x, y)
+    assert ym.shape == (16, 5) and torch.allclose(ym.sum(1), torch.ones(16))
+    # each mixed row is lam*x_i + (1-lam)*x_j with lam the weight of y_i's class in ym
+    lam = ym[torch.arange(16), y]
+    assert torch.all((lam >= 0.5 - 1e-6) | (ym > 0).sum(1).eq(2) | (ym.max(1).values == 1))
+    with pytest.raises(ValueError, match="alpha"):
+        Mixup(5, alpha=0)
+
+
+def test_fit_and_evaluate_take_torch_geometric_batches():
+    """Native PyG support: a loader of Batch objects, labels from .y, counted per graph."""
+    from torch_geometric.data import Data
+    from torch_geometric.loader import DataLoader as GraphLoader
+    from torch_geometric.nn import global_mean_pool
+
+    g = torch.Generator().manual_seed(0)
+    graphs = []
+    for i in range(48):
+        label = i % 2
+        n = 4 + i % 3
+        feats = torch.randn(n, 3, generator=g) + (2.0 if label else -2.0)
+        edges = torch.stack([torch.arange(n), (torch.arange(n) + 1) % n])
+        graphs.append(Data(x=feats, edge_index=edges, y=torch.tensor([label])))
+
+    class MeanPool(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 2)
+
+        def forward(self, batch):
+            return self.fc(global_mean_pool(batch.x, batch.batch))
+
+    torch.manual_seed(0)
+    model = MeanPool()
+    tl = GraphLoader(graphs[:32], batch_size=8, shuffle=True)
+    vl = GraphLoader(graphs[32:], batch_size=8)
+    h = fit(model, tl, vl, epochs=3, lr=5e-2, **QUIET)
+    result = evaluate(model, vl, device="cpu")
+    assert result.n == 16 and result.accuracy == 1.0
+    assert h["samples_per_s"][-1] > 0 and h["val_accuracy"][-1] == 1.0

@@ -16,13 +16,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import librosa.util
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from course_lib.audio import AudioError, load_audio
-from course_lib.data.offline.common import default_cache_root, offline_dir, read_manifest
-from course_lib.data.records import Record
+from course_lib.data.offline.common import offline_dir, read_manifest
+from course_lib.data.records import SPLITS, Record
 
 __all__ = [
     "SPLITS",
@@ -37,19 +38,10 @@ __all__ = [
     "dataset_summary",
 ]
 
-SPLITS = ("train", "val", "test")
-# course_lib.data.real names the validation split by its full name
-_REAL_SPLIT = {"train": "train", "val": "validation", "test": "test"}
 
 
 class OfflineSetMissing(FileNotFoundError):
     """An offline set has not been built yet (run ``python -m course_lib.data prepare``)."""
-
-
-def _fix_length(x: np.ndarray, n: int) -> np.ndarray:
-    if x.shape[-1] >= n:
-        return x[..., :n]
-    return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, n - x.shape[-1])])
 
 
 class AudioDataset(Dataset):
@@ -63,7 +55,7 @@ class AudioDataset(Dataset):
         Class names; ``label`` indexes this list.
     source : str
         ``"offline:<set>"`` or ``"real:<name>"``.
-    sample_rate : int
+    sr : int
         Clips are resampled to this rate in Hz.
     duration : float, optional
         Pad with zeros / crop to this many seconds; None keeps each clip's length.
@@ -73,15 +65,16 @@ class AudioDataset(Dataset):
 
     Notes
     -----
-    A clip that fails to decode at load time is warned about and replaced by the next readable
-    clip, never by silence. Notebook: 00_welcome
+    An unreadable clip is excluded at construction (``check=True``) and counted in
+    :meth:`skipped_report`; it is never replaced by another clip or by silence. A clip that
+    breaks after that raises ``AudioError`` naming it. Notebook: 00_welcome
     """
 
-    def __init__(self, records: list[Record], classes: list[str], source: str, sample_rate: int = 16000,
+    def __init__(self, records: list[Record], classes: list[str], source: str, sr: int = 16000,
                  duration: float | None = None, check: bool = True):
         self.classes = list(classes)
         self.source = source
-        self.sample_rate = int(sample_rate)
+        self.sr = int(sr)
         self.duration = duration
         self.note = ""  # what this data is, for notebooks to print (set by load_dataset)
         self.records: list[Record] = []
@@ -91,7 +84,14 @@ class AudioDataset(Dataset):
                 self.records.append(r)
             else:
                 self.skipped.append(Path(r.path))
-        self._bad: set[int] = set()
+        if self.skipped:  # the one-line count; each file was named in its own warning above
+            warnings.warn(self.skipped_report(), RuntimeWarning, stacklevel=2)
+
+    def skipped_report(self) -> str:
+        """One line: how many clips were excluded as unreadable (never replaced by others)."""
+        total = len(self.records) + len(self.skipped)
+        return (f"{self.source}: {len(self.skipped)} of {total} clips excluded as unreadable, "
+                f"{len(self.records)} kept")
 
     @staticmethod
     def _readable(path: Path) -> bool:
@@ -110,10 +110,10 @@ class AudioDataset(Dataset):
         return len(self.records)
 
     def load(self, index: int) -> torch.Tensor:
-        """Decode clip ``index`` as float32 ``[1, samples]`` at ``sample_rate`` (AudioError if bad)."""
-        x, _ = load_audio(self.records[index].path, sample_rate=self.sample_rate, mono=True)
+        """Decode clip ``index`` as float32 ``[1, samples]`` at ``sr`` (AudioError if bad)."""
+        x, _ = load_audio(self.records[index].path, sr=self.sr, mono=True)
         if self.duration is not None:
-            x = _fix_length(x, int(round(self.duration * self.sample_rate)))
+            x = librosa.util.fix_length(x, size=int(round(self.duration * self.sr)), axis=-1)
         return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int, dict[str, Any]]:
@@ -121,19 +121,19 @@ class AudioDataset(Dataset):
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for a dataset of {len(self)} clips")
-        for k in range(len(self)):
-            i = (index + k) % len(self)
-            if i in self._bad:
-                continue
-            try:
-                x = self.load(i)
-            except AudioError as exc:
-                self._bad.add(i)
-                warnings.warn(f"skipping clip {i}: {exc}", RuntimeWarning, stacklevel=2)
-                continue
-            r = self.records[i]
-            return x, int(r.label), dict(r.meta, path=str(r.path), index=i)
-        raise AudioError(f"no readable clip left in {self.source} (all {len(self)} failed to decode)")
+        # Never substitute another clip: a test split would count that clip twice. Unreadable
+        # files are excluded when the dataset is built (check=True); one that breaks after that
+        # stops the run with its name, because the split it belongs to is no longer the one indexed.
+        r = self.records[index]
+        try:
+            x = self.load(index)
+        except AudioError as exc:
+            raise AudioError(
+                f"clip {index} of {self.source} ({r.path}) no longer decodes: {exc}. It was readable "
+                "when the dataset was built; delete the file (or rebuild the cache with "
+                "`python -m course_lib.data prepare --force`) and load the dataset again, so the "
+                "split excludes it instead of counting another clip in its place") from exc
+        return x, int(r.label), dict(r.meta, path=str(r.path), index=index)
 
     @property
     def labels(self) -> list[int]:
@@ -142,7 +142,7 @@ class AudioDataset(Dataset):
 
     def __repr__(self) -> str:
         return (f"AudioDataset(source={self.source!r}, clips={len(self)}, classes={len(self.classes)}, "
-                f"sample_rate={self.sample_rate}, duration={self.duration})")
+                f"sr={self.sr}, duration={self.duration})")
 
 
 def offline_records(name: str, split: str, cache_root: str | os.PathLike | None = None
@@ -184,9 +184,9 @@ def _budget_subset(records: list[Record], profile: str | None) -> list[Record]:
 
     Drawn with a fixed seed so every run of a profile trains on the same clips.
     """
-    from course_lib.runtime import PROFILES
+    from course_lib.runtime import profile_budget
 
-    fraction = PROFILES[_profile(profile)].data_fraction
+    fraction = profile_budget(_profile(profile)).data_fraction
     if fraction >= 1.0:
         return records
     rng = np.random.default_rng(0)
@@ -211,7 +211,7 @@ def _profile(profile: str | None) -> str:
     return get_runtime().profile
 
 
-def load_dataset(name: str, split: str, sample_rate: int = 16000, profile: str | None = None,
+def load_dataset(name: str, split: str, sr: int = 16000, profile: str | None = None,
                  duration: float | None = None, cache_root: str | os.PathLike | None = None,
                  build_missing: bool = True) -> AudioDataset:
     """One split of a real dataset (with its offline fallback) or of an offline set.
@@ -222,8 +222,8 @@ def load_dataset(name: str, split: str, sample_rate: int = 16000, profile: str |
         A registry name (``course_lib.data.registry.DATASETS``, e.g. ``"speech_commands"``) or an
         offline set name (``"spoken_digits"``...).
     split : {"train", "val", "test"}
-        ``"validation"`` is accepted for ``"val"``.
-    sample_rate : int
+        The course's split names (``course_lib.data.SPLITS``).
+    sr : int
         Clips are resampled to this rate in Hz.
     profile : {"ci", "laptop", "gpu"}, optional
         Default: the runtime's. ``"ci"`` uses the offline fallback without trying the real data.
@@ -245,11 +245,12 @@ def load_dataset(name: str, split: str, sample_rate: int = 16000, profile: str |
     """
     from course_lib.data import offline as _offline
     from course_lib.data.registry import DATASETS
+    from course_lib.runtime import data_root  # lazy: the runtime imports torch late
 
-    split = "val" if split == "validation" else split
     if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    root = Path(cache_root) if cache_root is not None else default_cache_root()
+        hint = " (the validation split is called 'val')" if split == "validation" else ""
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}{hint}")
+    root = Path(cache_root) if cache_root is not None else data_root()
     stands_in_for = None
     if name in DATASETS:
         info = DATASETS[name]
@@ -260,11 +261,14 @@ def load_dataset(name: str, split: str, sample_rate: int = 16000, profile: str |
 
             try:
                 folder = download.fetch(info, cache_root=root, progress=True, timeout=10)
-                records, classes = real.index_dataset(info, folder, _REAL_SPLIT[split])
+                records, classes = real.index_dataset(info, folder, split)
                 if split == "train":
                     records = _budget_subset(records, profile)
-                dataset = AudioDataset(records, classes, f"real:{name}", sample_rate, duration)
+                dataset = AudioDataset(records, classes, f"real:{name}", sr, duration)
                 dataset.note = f"{info.title} ({info.license}); splits: {info.splits}"
+                if download.fixture_mirror() is not None:
+                    dataset.note += (" THIS RUN READS A MINIATURE TEST FIXTURE in the dataset's layout "
+                                     f"({download.FIXTURE_MIRROR_ENV}), not the real data.")
                 return dataset
             except download.DatasetUnavailable as exc:
                 attempts = getattr(exc, "attempts", None)
@@ -284,7 +288,7 @@ def load_dataset(name: str, split: str, sample_rate: int = 16000, profile: str |
             raise
         _build_on_first_use(name, root, missing)
         records, classes = offline_records(name, split, root)
-    dataset = AudioDataset(records, classes, f"offline:{name}", sample_rate, duration)
+    dataset = AudioDataset(records, classes, f"offline:{name}", sr, duration)
     dataset.note = _offline_note(name, root, stands_in_for)
     return dataset
 
@@ -394,7 +398,7 @@ class PackedSplit(Dataset):
         self.metas = info["metas"]
         self.classes = info["classes"]
         self.source = info["source"]
-        self.sample_rate = int(info["sample_rate"])
+        self.sr = int(info["sample_rate"])  # the file format keeps its key
 
     def __len__(self) -> int:
         return len(self.label_list)
@@ -440,7 +444,7 @@ def pack_split(dataset: Dataset, path: str | os.PathLike) -> PackedSplit:
     os.replace(tmp, path / "audio.npy")
     info = dict(offsets=offsets.tolist(), labels=labels, metas=metas,
                 classes=list(getattr(dataset, "classes", [])), source=getattr(dataset, "source", "unknown"),
-                sample_rate=int(getattr(dataset, "sample_rate", 0)))
+                sample_rate=int(getattr(dataset, "sr", 0)))
     (path / "index.json").write_text(json.dumps(info), encoding="utf-8")
     return PackedSplit(path)
 

@@ -18,6 +18,7 @@ from course_lib.models.cnn import (
     RawWaveformCNN,
     article_cnn_fixed,
     conv_output_length,
+    stack_output_length,
     count_parameters,
     receptive_field,
 )

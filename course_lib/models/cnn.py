@@ -12,13 +12,14 @@ Notebook: 05_from_filters_to_cnns (shapes, receptive field, RawWaveformCNN vs Lo
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Union
+from typing import Any, Union
 
 import torch
 from torch import nn
 
 __all__ = [
     "conv_output_length",
+    "stack_output_length",
     "receptive_field",
     "count_parameters",
     "ConvBlock1d",
@@ -31,18 +32,24 @@ LayerSpec = Union[nn.Module, Sequence[int]]
 
 
 def conv_output_length(
-    length: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1
+    length: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1,
+    ceil_mode: bool = False,
 ) -> int:
     """Output length of a 1-D convolution or pooling layer along one axis.
 
     ``floor((length + 2 * padding - dilation * (kernel_size - 1) - 1) / stride) + 1``, the formula
-    behind ``nn.Conv1d``, ``nn.Conv2d`` (per axis) and ``nn.MaxPool1d``.
+    behind ``nn.Conv1d``, ``nn.Conv2d`` (per axis) and ``nn.MaxPool1d``. With ``ceil_mode=True``
+    (how the course's blocks pool, so a short clip keeps a frame) the division rounds up, and,
+    as in PyTorch, a last window that would start beyond the input (in the right padding) is
+    dropped.
 
     Parameters
     ----------
     length : int
         Input length in samples (or frames, or mel bands).
     kernel_size, stride, padding, dilation : int
+    ceil_mode : bool
+        Round up (a partial last window counts), as ``nn.MaxPool1d(..., ceil_mode=True)``.
 
     Returns
     -------
@@ -56,12 +63,42 @@ def conv_output_length(
         if int(value) != value or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     span = dilation * (kernel_size - 1) + 1
+    if ceil_mode and length >= 1:  # a partial window counts, even one shorter than the kernel
+        out = -(-(length + 2 * padding - span) // stride) + 1
+        if (out - 1) * stride >= length + padding:  # it would start in the right padding
+            out -= 1
+        return out
     if length + 2 * padding < span:
         raise ValueError(
             f"a kernel spanning {span} samples does not fit an input of length {length} "
             f"with padding {padding}: shorten the kernel or pad the input"
         )
     return (length + 2 * padding - span) // stride + 1
+
+
+def stack_output_length(layers: nn.Module, length: int) -> int:
+    """Length of the last (time) axis after ``layers`` (a layer, block or ``nn.Sequential``).
+
+    Walks the modules in order and applies :func:`conv_output_length` with each layer's own
+    kernel, stride, padding, dilation and ``ceil_mode``, so it agrees with running the block.
+    Layers without a ``kernel_size`` (ReLU, BatchNorm, Dropout) keep the length.
+
+    Notebook: 05_from_filters_to_cnns
+    """
+    def last(v: Any) -> int:
+        return int(v[-1]) if isinstance(v, (tuple, list)) else int(v)
+
+    for layer in layers.modules():
+        if not hasattr(layer, "kernel_size") or isinstance(layer, nn.Sequential):
+            continue
+        if isinstance(getattr(layer, "padding", 0), str):
+            raise ValueError(f"{type(layer).__name__} uses padding={layer.padding!r}; give numbers")
+        stride = layer.stride if layer.stride is not None else layer.kernel_size
+        length = conv_output_length(length, last(layer.kernel_size), last(stride),
+                                    last(getattr(layer, "padding", 0)),
+                                    last(getattr(layer, "dilation", 1)),
+                                    ceil_mode=bool(getattr(layer, "ceil_mode", False)))
+    return length
 
 
 def _layer_geometry(layer: LayerSpec) -> list[tuple[int, int, int]]:
