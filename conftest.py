@@ -12,7 +12,7 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
-NOTEBOOK_BUDGET_S = float(os.environ.get("COURSE_NOTEBOOK_BUDGET_S", "90"))
+NOTEBOOK_BUDGET_S = float(os.environ.get("COURSE_NOTEBOOK_BUDGET_S", "60"))
 HARD_LIMIT_FACTOR = 2.0
 
 _durations: dict[str, float] = defaultdict(float)

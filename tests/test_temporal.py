@@ -198,3 +198,20 @@ def test_positional_encoding_values():
     torch.testing.assert_close(out[:, 2], torch.sin(t / 10000 ** (2 / 8)))
     with pytest.raises(ValueError, match="max_len"):
         pe(torch.zeros(1, 51, 8))
+
+
+def test_transformer_self_attention_divides_scores_by_sqrt_head_dim():
+    # Notebook 09 teaches scaled dot-product attention, softmax(q.k / sqrt(d_k)): the course's
+    # Transformer must compute exactly that (and not the unscaled softmax(q.k)).
+    torch.manual_seed(7)
+    d_model, n_heads, batch, n_frames = 16, 2, 2, 9
+    attn = TransformerClassifier(N_FEAT, 3, d_model=d_model, n_heads=n_heads).encoder.layers[0].self_attn.eval()
+    h = torch.randn(batch, n_frames, d_model) * 3.0      # large enough that the scaling changes the weights
+    d_k = d_model // n_heads
+    with torch.no_grad():
+        _, torch_weights = attn(h, h, h, need_weights=True, average_attn_weights=False)
+        q, k, _ = torch.nn.functional.linear(h, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+        q, k = (t.reshape(batch, n_frames, n_heads, d_k).transpose(1, 2) for t in (q, k))
+        scores = q @ k.transpose(-1, -2)
+    torch.testing.assert_close(torch_weights, torch.softmax(scores / d_k**0.5, dim=-1), atol=1e-6, rtol=1e-5)
+    assert (torch_weights - torch.softmax(scores, dim=-1)).abs().max() > 1e-2
