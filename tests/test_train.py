@@ -68,6 +68,20 @@ def test_deterministic_on_cpu():
         assert torch.equal(v, runs[1][2][k]), k
 
 
+def test_validation_does_not_change_training():
+    # Iterating a DataLoader draws from torch's global generator even without shuffling; the
+    # same seed must still give the same weights with or without a validation set.
+    weights = []
+    for with_val in (False, True):
+        tl, vl = loaders()
+        model = mlp()
+        fit(model, tl, vl if with_val else None, epochs=3, lr=1e-2, seed=7, restore_best=False,
+            **QUIET)
+        weights.append(model.state_dict())
+    for k, v in weights[0].items():
+        assert torch.equal(v, weights[1][k]), k
+
+
 class InterruptAt:
     """A batch transform that raises KeyboardInterrupt on its n-th call (a user's Ctrl-C)."""
 

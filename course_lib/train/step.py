@@ -113,7 +113,10 @@ def _validate(net: nn.Module, loader: Iterable[Any], step: _Step) -> dict[str, f
     _set_transform_mode(step.batch_transform, False)
     total, n, preds, trues, n_classes = 0.0, 0, [], [], 0
     try:
-        with torch.no_grad():
+        # Validation must not change training: iterating a DataLoader draws a seed from torch's
+        # global generator even without shuffling, so the same seed trained with and without a
+        # validation set ended with different weights. fork_rng puts the CPU generator back.
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
             for batch in loader:
                 x, y = step.inputs_targets(batch, training=False)
                 with step.autocast():
