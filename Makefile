@@ -9,13 +9,17 @@ STAMP    := $(VENV)/.course-installed
 UV       := $(VENV)/bin/uv
 KERNEL   := audio-nn-course
 # The CI profile: offline data, CPU only, small budgets; failing exercise checks raise.
-CI_ENV   := COURSE_PROFILE=ci COURSE_STRICT_CHECKS=1 MPLBACKEND=Agg PYTHONHASHSEED=0
+# Checkpoints of test runs go to a folder each `make test` empties first: a rerun that resumed the
+# last run's checkpoints would pass without training (and report a notebook time that means nothing).
+TEST_CKPT := $(CURDIR)/.make/checkpoints
+CI_ENV   := COURSE_PROFILE=ci COURSE_STRICT_CHECKS=1 MPLBACKEND=Agg PYTHONHASHSEED=0 COURSE_CHECKPOINTS=$(TEST_CKPT)/ci
 # The laptop profile on miniature copies of the real datasets' layouts, served on 127.0.0.1 by
 # `course_lib.data miniature --run` (docs/DEVELOPING.md, "Miniature datasets"). COURSE_BUDGET (tests
 # only) sizes the run for the fixtures: all of each small training split, 8 epochs (enough for every
 # notebook's learning check to pass with a margin), batches of 16, at most 240 clips of an offline set.
 # One thread: on a shared 2-core machine two threads measured 1.2-5x slower (oversubscription).
 LAPTOP_ENV := COURSE_PROFILE=laptop COURSE_STRICT_CHECKS=1 MPLBACKEND=Agg PYTHONHASHSEED=0 COURSE_THREADS=1 \
+	COURSE_CHECKPOINTS=$(TEST_CKPT)/laptop \
 	COURSE_BUDGET=epochs=8,data_fraction=1.0,max_clips=240,batch_size=16
 LAPTOP_NOTEBOOKS := $(LAPTOP_ENV) $(PY) -m course_lib.data miniature --run \
 	$(PY) -m pytest solutions --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
@@ -82,6 +86,7 @@ lab: install
 	$(VENV)/bin/jupyter lab $$root_flag --notebook-dir=. notebooks/00_welcome.ipynb
 
 test: install
+	rm -rf $(TEST_CKPT)
 	$(CI_ENV) $(PY) -m course_lib.data prepare
 	$(CI_ENV) $(PY) -m pytest tests solutions --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
 	$(LAPTOP_NOTEBOOKS)
@@ -94,10 +99,12 @@ test-unit: install
 # the ci profile cannot (real class names, clip lengths, sample rates, folds and split files).
 .PHONY: test-laptop
 test-laptop: install
+	rm -rf $(TEST_CKPT)/laptop
 	$(CI_ENV) $(PY) -m course_lib.data prepare
 	$(LAPTOP_NOTEBOOKS)
 
 test-notebooks: install
+	rm -rf $(TEST_CKPT)/ci
 	$(CI_ENV) $(PY) -m course_lib.data prepare
 	$(CI_ENV) $(PY) -m pytest solutions --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
 
