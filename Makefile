@@ -12,7 +12,8 @@ KERNEL   := audio-nn-course
 # Checkpoints of test runs go to a folder each `make test` empties first: a rerun that resumed the
 # last run's checkpoints would pass without training (and report a notebook time that means nothing).
 TEST_CKPT := $(CURDIR)/.make/checkpoints
-CI_ENV   := COURSE_PROFILE=ci COURSE_STRICT_CHECKS=1 MPLBACKEND=Agg PYTHONHASHSEED=0 COURSE_CHECKPOINTS=$(TEST_CKPT)/ci
+CI_ENV   := COURSE_PROFILE=ci COURSE_STRICT_CHECKS=1 MPLBACKEND=Agg PYTHONHASHSEED=0
+CI_NOTEBOOK_ENV := $(CI_ENV) COURSE_CHECKPOINTS=$(TEST_CKPT)/ci
 # The laptop profile on miniature copies of the real datasets' layouts, served on 127.0.0.1 by
 # `course_lib.data miniature --run` (docs/DEVELOPING.md, "Miniature datasets"). COURSE_BUDGET (tests
 # only) sizes the run for the fixtures: all of each small training split, 8 epochs (enough for every
@@ -88,7 +89,7 @@ lab: install
 test: install
 	rm -rf $(TEST_CKPT)
 	$(CI_ENV) $(PY) -m course_lib.data prepare
-	$(CI_ENV) $(PY) -m pytest tests solutions --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
+	$(CI_NOTEBOOK_ENV) $(PY) -m pytest tests solutions --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
 	$(LAPTOP_NOTEBOOKS)
 	$(PY) tools/check_colab_install.py --skip-without-python
 
@@ -106,7 +107,7 @@ test-laptop: install
 test-notebooks: install
 	rm -rf $(TEST_CKPT)/ci
 	$(CI_ENV) $(PY) -m course_lib.data prepare
-	$(CI_ENV) $(PY) -m pytest solutions --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
+	$(CI_NOTEBOOK_ENV) $(PY) -m pytest solutions --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
 
 notebooks: $(STAMP)
 	$(PY) -m course_lib.assignments fix-setup

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -128,8 +129,13 @@ def find_notebooks(names: Sequence[str] = ()) -> list[Path]:
     return chosen
 
 
-def _environment(device: str) -> dict[str, str]:
-    return {**os.environ, **CI_ENV, DEVICE_ENV: device}
+def _environment(device: str, checkpoint_dir: Path | None = None) -> dict[str, str]:
+    env = {**os.environ, **CI_ENV, DEVICE_ENV: device}
+    if checkpoint_dir is not None:
+        # A fresh folder per run: resuming an earlier run's checkpoints would skip the training
+        # whose speed and correctness on the accelerator this check exists to measure.
+        env["COURSE_CHECKPOINTS"] = str(checkpoint_dir)
+    return env
 
 
 def probe_runtime_device(device: str, python: str = sys.executable) -> str:
@@ -152,7 +158,10 @@ def run_notebook(path: Path, device: str, log_dir: Path, python: str = sys.execu
     command = [python, "-m", "pytest", str(path), "--nbval-lax", "--nbval-current-env",
                f"--nbval-cell-timeout={cell_timeout_s}", "-p", "no:cacheprovider", "-q"]
     start = time.perf_counter()
-    out = subprocess.run(command, env=_environment(device), cwd=REPO, capture_output=True, text=True)
+    checkpoints = log_dir / "checkpoints" / path.stem
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    out = subprocess.run(command, env=_environment(device, checkpoints), cwd=REPO,
+                         capture_output=True, text=True)
     wall = time.perf_counter() - start
     text = _ANSI.sub("", out.stdout + out.stderr)
     log.write_text(" ".join(command) + "\n\n" + text)

@@ -60,6 +60,22 @@ def test_the_ci_environment_is_the_makefiles():
     assert dict(pair.split("=", 1) for pair in line.split()) == devicecheck.CI_ENV
 
 
+def test_each_notebook_trains_into_an_empty_checkpoint_folder(tmp_path, monkeypatch):
+    stale = tmp_path / "checkpoints" / "05_x" / "old.pt"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("a previous run")
+    seen = {}
+
+    def fake_run(command, env, **kwargs):
+        seen.update(env)
+        return SimpleNamespace(returncode=0, stdout="", stderr="")
+
+    monkeypatch.setattr(devicecheck.subprocess, "run", fake_run)
+    devicecheck.run_notebook(Path("05_x.ipynb"), "cpu", tmp_path)
+    assert seen["COURSE_CHECKPOINTS"] == str(tmp_path / "checkpoints" / "05_x")
+    assert not stale.exists(), "a rerun would resume the old checkpoint instead of training"
+
+
 def test_every_solution_notebook_is_checked_by_default():
     assert devicecheck.find_notebooks() == sorted((ROOT / "solutions").glob("*.ipynb"))
     assert [p.name for p in devicecheck.find_notebooks(["00_"])] == ["00_welcome.ipynb"]
