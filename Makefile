@@ -12,6 +12,10 @@ KERNEL   := audio-nn-course
 # Checkpoints of test runs go to a folder each `make test` empties first: a rerun that resumed the
 # last run's checkpoints would pass without training (and report a notebook time that means nothing).
 TEST_CKPT := $(CURDIR)/.make/checkpoints
+# Tests and notebooks run on every core (pytest-xdist), each worker on one thread (the ci profile's,
+# and COURSE_THREADS=1 in the laptop run): a notebook is one unit of work, so its cells share a kernel
+# (conftest.py). PARALLEL= (empty) runs everything in one process, e.g. to time notebooks alone.
+PARALLEL ?= -n auto --dist loadscope
 CI_ENV   := COURSE_PROFILE=ci COURSE_STRICT_CHECKS=1 MPLBACKEND=Agg PYTHONHASHSEED=0
 CI_NOTEBOOK_ENV := $(CI_ENV) COURSE_CHECKPOINTS=$(TEST_CKPT)/ci
 # The laptop profile on miniature copies of the real datasets' layouts, served on 127.0.0.1 by
@@ -23,7 +27,7 @@ LAPTOP_ENV := COURSE_PROFILE=laptop COURSE_STRICT_CHECKS=1 MPLBACKEND=Agg PYTHON
 	COURSE_CHECKPOINTS=$(TEST_CKPT)/laptop \
 	COURSE_BUDGET=epochs=8,data_fraction=1.0,max_clips=240,batch_size=16
 LAPTOP_NOTEBOOKS := $(LAPTOP_ENV) $(PY) -m course_lib.data miniature --run \
-	$(PY) -m pytest solutions --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
+	$(PY) -m pytest solutions $(PARALLEL) --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
 
 .PHONY: help install system-packages data lab test test-unit test-notebooks notebooks check-notebooks strip bench clean-venv doctor lock test-py312 test-device
 
@@ -89,12 +93,12 @@ lab: install
 test: install
 	rm -rf $(TEST_CKPT)
 	$(CI_ENV) $(PY) -m course_lib.data prepare
-	$(CI_NOTEBOOK_ENV) $(PY) -m pytest tests solutions --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
+	$(CI_NOTEBOOK_ENV) $(PY) -m pytest tests solutions $(PARALLEL) --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
 	$(LAPTOP_NOTEBOOKS)
 	$(PY) tools/check_colab_install.py --skip-without-python
 
 test-unit: install
-	$(CI_ENV) $(PY) -m pytest tests -p no:cacheprovider
+	$(CI_ENV) $(PY) -m pytest tests $(PARALLEL) -p no:cacheprovider
 
 # Every notebook in the laptop profile against the miniature real-dataset layouts: catches what
 # the ci profile cannot (real class names, clip lengths, sample rates, folds and split files).
@@ -107,7 +111,7 @@ test-laptop: install
 test-notebooks: install
 	rm -rf $(TEST_CKPT)/ci
 	$(CI_ENV) $(PY) -m course_lib.data prepare
-	$(CI_NOTEBOOK_ENV) $(PY) -m pytest solutions --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
+	$(CI_NOTEBOOK_ENV) $(PY) -m pytest solutions $(PARALLEL) --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
 
 notebooks: $(STAMP)
 	$(PY) -m course_lib.assignments fix-setup

@@ -12,10 +12,31 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
+
 NOTEBOOK_BUDGET_S = float(os.environ.get("COURSE_NOTEBOOK_BUDGET_S", "60"))
 HARD_LIMIT_FACTOR = 2.0
 
 _durations: dict[str, float] = defaultdict(float)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Under pytest-xdist with ``--dist loadscope`` (``make test``): a notebook's cells share one
+    kernel and must run in order on one worker, so a notebook is one unit of work; every other test
+    is a unit of its own, so the slow ones (student copies, one per notebook) spread over workers.
+    (``--dist loadgroup`` with marks would say the same, but it stopped grouping under pytest 9.2:
+    pytest-dev/pytest-xdist#1386.)"""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class NotebookScopeScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path.endswith(".ipynb") else nodeid
+
+    return NotebookScopeScheduling(config, log)
 
 
 def pytest_runtest_logreport(report):

@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import torch
 from torch_geometric import utils as pyg_utils
-from torch_geometric.data import Batch, Data
+from torch_geometric.data import Data
 
 __all__ = [
     "laplacian",
@@ -36,7 +36,6 @@ __all__ = [
     "frame_graph",
     "frequency_graph",
     "note_graph",
-    "GraphBatcher",
     "EDGE_TYPES",
 ]
 
@@ -631,61 +630,3 @@ def note_graph(notes: object, tol: float = 1e-3) -> Data:
         end=torch.as_tensor(end, dtype=torch.float32),
         num_nodes=n,
     )
-
-
-# --------------------------------------------------------------------------------------------
-# Feeding graphs to course_lib.train.fit
-# --------------------------------------------------------------------------------------------
-class GraphBatcher:
-    """Keeps a list of graphs; loaders yield (graph index, label) tensors; calling it batches.
-
-    ``course_lib.train.fit`` moves tensor batches to the device and then applies its
-    ``batch_transform``. With this object as the transform, the loaders stay plain tensor loaders
-    and the transform turns a batch of indices into a :class:`torch_geometric.data.Batch` on the
-    same device, which the models of ``course_lib.models.gnn`` accept (``len(batch)`` is the number
-    of graphs, so per-sample bookkeeping stays right).
-
-    Notebook: 08_spectral_graph_networks.
-
-    Examples
-    --------
-    >>> batcher = GraphBatcher()
-    >>> train_set = batcher.add(train_graphs)      # graphs with a scalar ``y``
-    >>> val_set = batcher.add(val_graphs)
-    >>> fit(model, make_loader(train_set, 32, shuffle=True), make_loader(val_set, 64),
-    ...     batch_transform=batcher, epochs=10)
-    """
-
-    def __init__(self) -> None:
-        self.graphs: list[Data] = []
-
-    def add(self, graphs: Sequence[Data]) -> torch.utils.data.TensorDataset:
-        """Store ``graphs`` (each with an integer ``y``); return a dataset of (index, label) pairs.
-
-        Parameters
-        ----------
-        graphs : sequence of Data
-            Each needs ``y``: a class index (int or a 0-d / 1-element tensor).
-
-        Returns
-        -------
-        torch.utils.data.TensorDataset
-            Items ``(index () long, label () long)``.
-        """
-        labels = []
-        for i, g in enumerate(graphs):
-            if getattr(g, "y", None) is None:
-                raise ValueError(f"graph {i} has no label `y`: set g.y = torch.tensor(class_index) first.")
-            labels.append(int(torch.as_tensor(g.y).reshape(-1)[0]))
-        start = len(self.graphs)
-        self.graphs.extend(graphs)
-        index = torch.arange(start, start + len(labels), dtype=torch.long)
-        return torch.utils.data.TensorDataset(index, torch.as_tensor(labels, dtype=torch.long))
-
-    def __len__(self) -> int:
-        return len(self.graphs)
-
-    def __call__(self, index: torch.Tensor) -> Batch:
-        """Batch the graphs ``index`` (batch,) on ``index.device``."""
-        batch = Batch.from_data_list([self.graphs[i] for i in index.tolist()])
-        return batch.to(index.device)

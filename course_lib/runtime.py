@@ -85,7 +85,7 @@ class Budget:
     Notes
     -----
     Every field is read (by the data layer or the notebooks). A wall-clock budget is not a field: ``train.fit`` takes
-    its own ``max_seconds`` (stop, checkpoint, resume), and the ci profile's 90 s per notebook is
+    its own ``max_seconds`` (stop, checkpoint, resume), and the ci profile's 60 s per notebook is
     measured by ``make test``.
     """
 
@@ -600,6 +600,19 @@ def pick_num_threads(profile: str, device: torch.device | str = "cpu") -> tuple[
     return cores, f"{cores} physical core{'s' if cores != 1 else ''}"
 
 
+def set_cpu_threads(threads: int) -> None:
+    """One thread count for every CPU pool a notebook uses: torch's, and the BLAS/OpenMP pools of
+    NumPy, SciPy and scikit-learn (through threadpoolctl, which scikit-learn installs). Capping
+    torch alone left NumPy's BLAS at one thread per logical CPU, the oversubscription that
+    :func:`pick_num_threads` measured."""
+    torch.set_num_threads(threads)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn depends on it
+        return
+    threadpool_limits(threads)
+
+
 def read_profile(value: str | None = None, device: torch.device | None = None) -> str:
     """The profile name from ``value`` or ``COURSE_PROFILE``; default gpu with CUDA, else laptop."""
     if value is None:
@@ -698,7 +711,7 @@ def _build_runtime(profile: str | None, seed: int | None) -> Runtime:
     if name == "ci" and not os.environ.get(DEVICE_ENV, "").strip():
         device = torch.device("cpu")  # CI runs on the CPU, even on a GPU machine, unless asked
     threads, threads_reason = pick_num_threads(name, device)
-    torch.set_num_threads(threads)
+    set_cpu_threads(threads)
     precision = decide_precision(device)
     return Runtime(
         profile=name,

@@ -201,8 +201,9 @@ def test_gnn_classifiers_forward_and_learn_on_a_batch(model_cls):
         model(torch.zeros(3, 5), batch.edge_index[:, :0])
 
 
-def test_graph_batcher_feeds_the_course_trainer():
-    from course_lib.train import evaluate, fit, make_loader
+def test_frame_graphs_feed_the_course_trainer_through_the_pyg_loader():
+    """Notebook 08's path: torch-geometric's DataLoader batches frame graphs, fit/evaluate take them."""
+    from course_lib.train import evaluate, fit
 
     torch.manual_seed(0)
     rng = np.random.default_rng(8)
@@ -215,14 +216,11 @@ def test_graph_batcher_feeds_the_course_trainer():
             out.append(g)
         return out
 
-    batcher = graphs.GraphBatcher()
-    train_set, val_set = batcher.add(make(48)), batcher.add(make(16))
-    assert len(batcher) == 64 and val_set[0][0].item() == 48
-    batch = batcher(torch.tensor([48, 50]))
-    assert batch.num_graphs == 2 and len(batch) == 2
+    train_graphs, val_graphs = make(48), make(16)
+    batch = next(iter(DataLoader(val_graphs, batch_size=2)))
+    assert batch.num_graphs == 2 and batch.y.tolist() == [0, 1]
     model = GCNClassifier(8, 2, hidden=16)
-    fit(model, make_loader(train_set, 16, shuffle=True, device="cpu"), make_loader(val_set, 16, device="cpu"),
-        epochs=4, lr=3e-3, batch_transform=batcher, device="cpu", progress=False, amp=False)
-    assert evaluate(model, make_loader(val_set, 16, device="cpu"), batch_transform=batcher, device="cpu").accuracy >= 0.9
-    with pytest.raises(ValueError, match="label"):
-        batcher.add([graphs.ring_graph(4, as_data=True)])
+    fit(model, DataLoader(train_graphs, batch_size=16, shuffle=True), DataLoader(val_graphs, batch_size=16),
+        epochs=4, lr=3e-3, device="cpu", progress=False, amp=False)
+    result = evaluate(model, DataLoader(val_graphs, batch_size=16), device="cpu")
+    assert result.n == 16 and result.accuracy >= 0.9

@@ -226,6 +226,8 @@ def test_setup_applies_the_thread_count_and_says_it(monkeypatch, capsys):
     rt = runtime.setup()
     assert torch.get_num_threads() == rt.threads == 1
     assert "threads=1 (COURSE_THREADS=1)" in capsys.readouterr().out
+    from threadpoolctl import threadpool_info  # NumPy's BLAS follows torch, not one per CPU
+    assert {pool["num_threads"] for pool in threadpool_info()} == {1}
     monkeypatch.delenv("COURSE_THREADS")
     monkeypatch.setenv("COURSE_PROFILE", "ci")
     rt = runtime.setup(verbose=False)
