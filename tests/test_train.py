@@ -384,6 +384,18 @@ def test_autoencoder_target_input_and_batch_transform():
     assert "val_accuracy" not in h.columns
 
 
+@pytest.mark.parametrize("profile,shown", [("ci", False), ("laptop", True), ("gpu", True)])
+def test_progress_is_on_in_every_profile_but_ci(monkeypatch, capsys, profile, shown):
+    from types import SimpleNamespace
+
+    import course_lib.train.loop as loop
+
+    monkeypatch.setattr(loop, "get_runtime", lambda: SimpleNamespace(profile=profile))
+    tl, vl = loaders()
+    fit(mlp(), tl, vl, epochs=1, lr=1e-2, device="cpu", live_plot=False)
+    assert ("epoch 1/1" in capsys.readouterr().out) == shown
+
+
 def test_history_table_plot_and_live_display(capsys):
     tl, vl = loaders()
     h = fit(mlp(), tl, vl, epochs=2, lr=1e-2, device="cpu", progress=True, live_plot=False)

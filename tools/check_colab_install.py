@@ -152,7 +152,7 @@ def build(python312: str) -> None:
     if changed:
         raise SystemExit(f"test-py312: installing course-lib the Colab way changed the preinstalled stack: "
                          f"{changed}")
-    _run(py, "-m", "pip", "install", "--quiet", *_lock_pins("pytest"))
+    _run(py, "-m", "pip", "install", "--quiet", *_lock_pins("pytest", "pytest-xdist", "execnet"))
     STAMP.write_text(_fingerprint() + "\n")
     kept = ", ".join(f"{k} {before[k]}" for k in ("torch", "torchaudio"))
     print(f"test-py312: built {VENV.name} ({_run(py, '--version').stdout.strip()}): torch and torchaudio "
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"test-py312: course-lib {'installed' if fresh else 'reinstalled'} in "
           f"{time.perf_counter() - start:.0f} s; unit tests on Python 3.12 against {where}", flush=True)
     env = {**os.environ, "COURSE_PROFILE": "ci", "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
-    tests = subprocess.run([str(py), "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+    tests = subprocess.run([str(py), "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "auto",
                             "--import-mode=importlib", *unit_tests()], cwd=ROOT, env=env)
     print(f"test-py312: {'passed' if tests.returncode == 0 else 'FAILED'} in "
           f"{time.perf_counter() - start:.0f} s in all")

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from course_lib.runtime import torch_device
+from course_lib.runtime import get_runtime, torch_device
 from course_lib.train.batches import _batch_size, _set_transform_mode
 from course_lib.train.checkpoint import run_settings
 from course_lib.train.display import _Display
@@ -57,7 +57,7 @@ def fit(
     compile: bool = False,
     max_seconds: float | None = None,
     seed: int | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
     live_plot: bool | None = None,
 ) -> History:
     """Train ``model`` on ``train_loader``; validate, checkpoint and report every epoch.
@@ -122,8 +122,9 @@ def fit(
     seed : int, optional
         Seed every generator before training (when not resuming), for repeatable runs; on CUDA
         this also selects deterministic kernels (``runtime.make_cuda_deterministic``).
-    progress : bool
-        Progress bars and per-epoch feedback.
+    progress : bool, optional
+        Progress bars and per-epoch feedback; default: on in every profile but ``ci`` (whose
+        runs are short and read by nbval, not by a person waiting).
     live_plot : bool, optional
         Redraw the loss/metric plot every epoch; default: only in a notebook.
 
@@ -141,6 +142,8 @@ def fit(
     Notebook: 05_from_filters_to_cnns, 06_cnn_audio_classification
     """
     _check_arguments(train_loader, epochs, target, metric)
+    if progress is None:
+        progress = get_runtime().profile != "ci"
     device = torch_device(device)
     model.to(device)
     if isinstance(batch_transform, nn.Module):

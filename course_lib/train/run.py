@@ -108,8 +108,8 @@ class _Run:
         self.epoch_rng, self.rng_now = state["epoch_rng"], state["rng"]
         if self.batch == 0 and self.rng_now is not None:
             _restore_rng(self.rng_now, self.loader)  # at an epoch boundary: continue from there
-        if self.progress:
-            print(f"resumed from {path}: epoch {self.epoch + 1}, batch {self.batch}")
+        # always said, progress bars or not: a resumed run must never pass for a fresh one
+        print(f"resumed from {path}: epoch {self.epoch + 1}, batch {self.batch}")
 
     # ---- around each epoch and step ----
     def start_epoch(self) -> bool:
