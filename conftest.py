@@ -3,7 +3,9 @@
 nbval turns every cell into a test item; here their durations are summed per notebook, printed
 as a table with the total at the end of the run, and a notebook that takes more than twice its
 budget fails the run (the factor absorbs noise on shared 2-core machines; the budget itself is
-what authors aim for).
+what authors aim for). ``make test`` runs notebooks side by side (pytest-xdist, one per core), so
+its table includes the slowdown of sharing the machine; ``make test-notebooks PARALLEL=`` times
+each notebook alone, which is what the budget means.
 """
 
 from __future__ import annotations

@@ -200,3 +200,17 @@ def test_article_cnn_fixed_takes_any_length_and_passes_its_exercise_check():
     for length in (8, 32, 50):
         assert model(torch.zeros(3, 1, length)).shape == (3, 10)
     assert check.exercise("05.3", article_cnn_fixed, quiet=True)
+
+
+def test_graph_models_load_lazily_and_match_their_module():
+    import importlib
+    import subprocess
+    import sys
+
+    code = ("import sys, course_lib.models as m; assert 'torch_geometric' not in sys.modules; "
+            "m.GCNClassifier; assert 'torch_geometric' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    gnn = importlib.import_module("course_lib.models.gnn")
+    models_pkg = importlib.import_module("course_lib.models")
+    assert set(gnn.__all__) <= set(models_pkg.__all__)
+    assert all(getattr(models_pkg, name) is getattr(gnn, name) for name in gnn.__all__)

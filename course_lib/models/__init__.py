@@ -22,12 +22,6 @@ from course_lib.models.cnn import (
     count_parameters,
     receptive_field,
 )
-from course_lib.models.gnn import (
-    ChebNetClassifier,
-    GATClassifier,
-    GCNClassifier,
-    GraphClassifier,
-)
 from course_lib.models.temporal import (
     AttentionPooling,
     CausalConv1d,
@@ -52,7 +46,21 @@ from course_lib.models.tf_cnn import (
     frequency_position,
 )
 
-from course_lib.models import autoencoder, cnn, gnn, temporal, tf_cnn
+from course_lib.models import autoencoder, cnn, temporal, tf_cnn
+
+# The graph classifiers load on first use: importing torch-geometric takes seconds, and only
+# notebook 08 needs it (``from course_lib.models import GCNClassifier`` still works).
+_GNN_NAMES = ("ChebNetClassifier", "GATClassifier", "GCNClassifier", "GraphClassifier")
+
+
+def __getattr__(name: str):
+    if name == "gnn" or name in _GNN_NAMES:
+        import importlib
+
+        gnn = importlib.import_module("course_lib.models.gnn")
+        return gnn if name == "gnn" else getattr(gnn, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Each family module lists its public names once; the package re-exports exactly those.
-__all__ = [*cnn.__all__, *tf_cnn.__all__, *autoencoder.__all__, *temporal.__all__, *gnn.__all__]
+__all__ = [*cnn.__all__, *tf_cnn.__all__, *autoencoder.__all__, *temporal.__all__, *_GNN_NAMES]
