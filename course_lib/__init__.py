@@ -2,7 +2,8 @@
 
 One module per part of the course (see ``docs/DEVELOPING.md``): ``runtime`` (profile, device,
 seeds), ``audio`` (I/O), ``dsp`` (Part I mappings from scratch), ``features`` (the same on the
-device), ``data`` (datasets), ``models``, ``graphs``, ``train``, ``metrics``, ``plot``, ``checks``
+device), ``data`` (datasets), ``models``, ``graphs``, ``train``, ``metrics``, ``ssl`` (learning
+without labels), ``explain`` (attribution maps and their sanity checks), ``plot``, ``checks``
 (exercise checks) and ``assignments`` (student copies).
 """
 

@@ -249,11 +249,16 @@ def recall_at_k(
     *,
     queries: Any = None,
     query_labels: Any = None,
+    groups: Any = None,
+    query_groups: Any = None,
 ) -> dict[int, float]:
     """Retrieval recall@k: fraction of queries with a same-label item among their k nearest.
 
     Neighbours are ranked by cosine similarity. Without ``queries`` every embedding queries
-    all the others (leave-one-out: an item never retrieves itself).
+    all the others (leave-one-out: an item never retrieves itself). With ``groups`` (the source
+    recording, speaker or kit of each item) a query never retrieves an item of its own group
+    either: clips cut from one recording share its microphone, room and background, so finding
+    one from another is not evidence that the embedding knows the class.
 
     Parameters
     ----------
@@ -263,10 +268,21 @@ def recall_at_k(
     k : int or sequence of int
     queries : array-like, shape (m, d), optional
     query_labels : array-like of int, shape (m,), required with ``queries``
+    groups : array-like, shape (n,), optional
+        Group of each database item (any hashable values: strings, ints); candidates of the
+        query's own group are excluded.
+    query_groups : array-like, shape (m,), optional
+        Group of each query; required with ``queries`` and ``groups`` (leave-one-out uses
+        ``groups``).
 
     Returns
     -------
     dict mapping each k to recall@k in [0, 1]
+
+    Raises
+    ------
+    ValueError
+        When a ``k`` exceeds the number of candidates some query has (after the exclusions).
 
     Notebook: 10_self_supervised
     """
@@ -285,16 +301,36 @@ def recall_at_k(
                        dtype=np.float64)
         q_labels = _labels(query_labels, "query_labels")
     ks = [k] if isinstance(k, int) else list(k)
-    n_candidates = db.shape[0] - (1 if leave_one_out else 0)
+    excluded = np.zeros((q.shape[0], db.shape[0]), dtype=bool)
+    if leave_one_out:
+        np.fill_diagonal(excluded, True)
+    if groups is not None:
+        db_groups = np.asarray(groups.detach().cpu() if hasattr(groups, "detach") else groups)
+        if db_groups.shape != (db.shape[0],):
+            raise ValueError(f"groups must hold one group per embedding ({db.shape[0]}), "
+                             f"got shape {db_groups.shape}")
+        if leave_one_out:
+            q_groups = db_groups
+        elif query_groups is None:
+            raise ValueError("pass query_groups together with queries and groups")
+        else:
+            q_groups = np.asarray(query_groups.detach().cpu() if hasattr(query_groups, "detach")
+                                  else query_groups)
+            if q_groups.shape != (q.shape[0],):
+                raise ValueError(f"query_groups must hold one group per query ({q.shape[0]}), "
+                                 f"got shape {q_groups.shape}")
+        excluded |= q_groups[:, None] == db_groups[None, :]
+    n_candidates = int((~excluded).sum(axis=1).min()) if q.shape[0] else db.shape[0]
     if min(ks) < 1 or max(ks) > n_candidates:
-        raise ValueError(f"k must lie in 1..{n_candidates} (the number of candidates), got {ks}")
+        why = " after excluding each query's own group" if groups is not None else ""
+        raise ValueError(f"k must lie in 1..{n_candidates} (the fewest candidates a query has"
+                         f"{why}), got {ks}")
 
     def unit(x: np.ndarray) -> np.ndarray:
         return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
     sim = unit(q) @ unit(db).T
-    if leave_one_out:
-        np.fill_diagonal(sim, -np.inf)
+    sim[excluded] = -np.inf
     order = np.argsort(-sim, axis=1, kind="stable")
     hits = db_labels[order] == q_labels[:, None]
     return {kk: float(np.mean(hits[:, :kk].any(axis=1))) for kk in ks}

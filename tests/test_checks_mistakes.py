@@ -1332,6 +1332,313 @@ def decode_stub(lp, blank=0):
     _stub()
 
 
+# ================================================================================= 10 self-supervised
+def _nt_xent_logits(z1, z2, temperature, normalise=True, mask_self=True):
+    z = torch.cat([z1, z2])
+    if normalise:
+        z = F.normalize(z, dim=1)
+    logits = z @ z.T / temperature
+    if mask_self:
+        logits = logits.masked_fill(torch.eye(len(z), dtype=torch.bool), float("-inf"))
+    return logits
+
+
+def _pair_targets(n):
+    return torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
+
+
+@mistake("10.1", "no temperature")
+def info_nce_without_temperature(z1, z2, temperature):
+    return F.cross_entropy(_nt_xent_logits(z1, z2, 1.0), _pair_targets(len(z1)))
+
+
+@mistake("10.1", "multiplies the similarities")
+def info_nce_times_temperature(z1, z2, temperature):
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    logits = (z @ z.T * temperature).masked_fill(torch.eye(2 * len(z1), dtype=torch.bool), float("-inf"))
+    return F.cross_entropy(logits, _pair_targets(len(z1)))
+
+
+@mistake("10.1", "raw dot products")
+def info_nce_dot_product(z1, z2, temperature):
+    return F.cross_entropy(_nt_xent_logits(z1, z2, temperature, normalise=False), _pair_targets(len(z1)))
+
+
+@mistake("10.1", "itself stayed in the denominator")
+def info_nce_self_not_masked(z1, z2, temperature):
+    return F.cross_entropy(_nt_xent_logits(z1, z2, temperature, mask_self=False), _pair_targets(len(z1)))
+
+
+@mistake("10.1", "positives on the wrong diagonal")
+def info_nce_self_as_positive(z1, z2, temperature):
+    logits = _nt_xent_logits(z1, z2, temperature, mask_self=False)
+    return F.cross_entropy(logits, torch.arange(2 * len(z1)))
+
+
+@mistake("10.1", "positive index points at itself")
+def info_nce_targets_arange_twice(z1, z2, temperature):
+    n = len(z1)
+    return F.cross_entropy(_nt_xent_logits(z1, z2, temperature), torch.cat([torch.arange(n)] * 2))
+
+
+@mistake("10.1", "summed over the anchors")
+def info_nce_sum(z1, z2, temperature):
+    return F.cross_entropy(_nt_xent_logits(z1, z2, temperature), _pair_targets(len(z1)), reduction="sum")
+
+
+@mistake("10.1", "divided by N instead of 2N")
+def info_nce_mean_over_n(z1, z2, temperature):
+    losses = F.cross_entropy(_nt_xent_logits(z1, z2, temperature), _pair_targets(len(z1)), reduction="none")
+    return losses.sum() / len(z1)
+
+
+@mistake("10.1", "only one direction")
+def info_nce_first_view_only(z1, z2, temperature):
+    n = len(z1)
+    return F.cross_entropy(_nt_xent_logits(z1, z2, temperature)[:n], torch.arange(n, 2 * n))
+
+
+@mistake("10.1", "negatives only from the other view")
+def info_nce_clip_style(z1, z2, temperature):
+    a, b = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
+    target = torch.arange(len(z1))
+    return (F.cross_entropy(a @ b.T / temperature, target) + F.cross_entropy(b @ a.T / temperature, target)) / 2
+
+
+@mistake("10.1", "one direction, and negatives only from the other view")
+def info_nce_clip_one_way(z1, z2, temperature):
+    a, b = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
+    return F.cross_entropy(a @ b.T / temperature, torch.arange(len(z1)))
+
+
+@mistake("10.1", "one loss per anchor")
+def info_nce_no_reduction(z1, z2, temperature):
+    return F.cross_entropy(_nt_xent_logits(z1, z2, temperature), _pair_targets(len(z1)), reduction="none")
+
+
+@mistake("10.1", "not implemented yet")
+def info_nce_stub(z1, z2, temperature):
+    _stub()
+
+
+def _unit_similarity(embeddings):
+    unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    return unit @ unit.T
+
+
+def _recall_from(similarity, labels, k):
+    nearest = np.argsort(-similarity, axis=1)[:, :k]
+    return float(np.mean((labels[nearest] == labels[:, None]).any(axis=1)))
+
+
+@mistake("10.2", "the query retrieved itself")
+def recall_counting_the_query(embeddings, labels, groups, k):
+    return _recall_from(_unit_similarity(embeddings), labels, k)
+
+
+@mistake("10.2", "clips from the query's own recording")
+def recall_without_groups(embeddings, labels, groups, k):
+    similarity = _unit_similarity(embeddings)
+    np.fill_diagonal(similarity, -np.inf)
+    return _recall_from(similarity, labels, k)
+
+
+@mistake("10.2", "recall@(k+1)")
+def recall_k_plus_one(embeddings, labels, groups, k):
+    similarity = _unit_similarity(embeddings)
+    similarity[groups[:, None] == groups[None, :]] = -np.inf
+    return _recall_from(similarity, labels, k + 1)
+
+
+@mistake("10.2", "recall@(k-1)")
+def recall_k_minus_one(embeddings, labels, groups, k):
+    similarity = _unit_similarity(embeddings)
+    similarity[groups[:, None] == groups[None, :]] = -np.inf
+    nearest = np.argsort(-similarity, axis=1)[:, : k - 1]
+    return float(np.mean((labels[nearest] == labels[:, None]).any(axis=1)))
+
+
+@mistake("10.2", "farthest candidates")
+def recall_farthest(embeddings, labels, groups, k):
+    similarity = _unit_similarity(embeddings)
+    similarity[groups[:, None] == groups[None, :]] = np.inf
+    nearest = np.argsort(similarity, axis=1)[:, :k]
+    return float(np.mean((labels[nearest] == labels[:, None]).any(axis=1)))
+
+
+@mistake("10.2", "Euclidean distance on unnormalised embeddings")
+def recall_euclidean(embeddings, labels, groups, k):
+    distance = np.linalg.norm(embeddings[:, None, :] - embeddings[None, :, :], axis=-1)
+    distance[groups[:, None] == groups[None, :]] = np.inf
+    return _recall_from(-distance, labels, k)
+
+
+@mistake("10.2", "precision@k")
+def precision_at_k(embeddings, labels, groups, k):
+    similarity = _unit_similarity(embeddings)
+    similarity[groups[:, None] == groups[None, :]] = -np.inf
+    nearest = np.argsort(-similarity, axis=1)[:, :k]
+    return float(np.mean(labels[nearest] == labels[:, None]))
+
+
+@mistake("10.2", "return one number")
+def recall_as_dict(embeddings, labels, groups, k):
+    return {k: 0.5}
+
+
+@mistake("10.2", "not implemented yet")
+def recall_stub(embeddings, labels, groups, k):
+    _stub()
+
+
+
+
+# ================================================================================= 11 explainability
+def _ig_path(model, x, baseline, alphas):
+    path = (baseline + alphas.view(-1, 1, 1, 1) * (x - baseline)).detach().requires_grad_(True)
+    return path, model(path)
+
+
+@mistake("11.1", "no (x - baseline) factor")
+def ig_without_the_difference(model, x, target, baseline, steps):
+    path, out = _ig_path(model, x, baseline, torch.arange(1, steps + 1, dtype=x.dtype) / steps)
+    out[:, target].sum().backward()
+    return path.grad.mean(dim=0, keepdim=True)
+
+
+@mistake("11.1", "multiplied by x, not by (x - baseline)")
+def ig_times_x(model, x, target, baseline, steps):
+    path, out = _ig_path(model, x, baseline, torch.arange(1, steps + 1, dtype=x.dtype) / steps)
+    out[:, target].sum().backward()
+    return x * path.grad.mean(dim=0, keepdim=True)
+
+
+@mistake("11.1", "the gradient at x only")
+def ig_gradient_at_x(model, x, target, baseline, steps):
+    x = x.clone().requires_grad_(True)
+    model(x)[0, target].backward()
+    return (x - baseline).detach() * x.grad
+
+
+@mistake("11.1", "left Riemann sum")
+def ig_left_riemann(model, x, target, baseline, steps):
+    path, out = _ig_path(model, x, baseline, torch.arange(steps, dtype=x.dtype) / steps)
+    out[:, target].sum().backward()
+    return (x - baseline) * path.grad.mean(dim=0, keepdim=True)
+
+
+@mistake("11.1", "linspace(0, 1, steps)")
+def ig_linspace(model, x, target, baseline, steps):
+    path, out = _ig_path(model, x, baseline, torch.linspace(0, 1, steps, dtype=x.dtype))
+    out[:, target].sum().backward()
+    return (x - baseline) * path.grad.mean(dim=0, keepdim=True)
+
+
+@mistake("11.1", "summed, not averaged")
+def ig_summed(model, x, target, baseline, steps):
+    path, out = _ig_path(model, x, baseline, torch.arange(1, steps + 1, dtype=x.dtype) / steps)
+    out[:, target].sum().backward()
+    return (x - baseline) * path.grad.sum(dim=0, keepdim=True)
+
+
+@mistake("11.1", "divided by steps + 1")
+def ig_divided_by_steps_plus_one(model, x, target, baseline, steps):
+    path, out = _ig_path(model, x, baseline, torch.arange(1, steps + 1, dtype=x.dtype) / steps)
+    out[:, target].sum().backward()
+    return (x - baseline) * path.grad.sum(dim=0, keepdim=True) / (steps + 1)
+
+
+@mistake("11.1", "sum of all classes' logits")
+def ig_all_classes(model, x, target, baseline, steps):
+    path, out = _ig_path(model, x, baseline, torch.arange(1, steps + 1, dtype=x.dtype) / steps)
+    out.sum().backward()
+    return (x - baseline) * path.grad.mean(dim=0, keepdim=True)
+
+
+@mistake("11.1", "softmax probability, not of the logit")
+def ig_of_the_probability(model, x, target, baseline, steps):
+    path, out = _ig_path(model, x, baseline, torch.arange(1, steps + 1, dtype=x.dtype) / steps)
+    out.softmax(dim=1)[:, target].sum().backward()
+    return (x - baseline) * path.grad.mean(dim=0, keepdim=True)
+
+
+@mistake("11.1", "averaged over every axis")
+def ig_mean_of_everything(model, x, target, baseline, steps):
+    path, out = _ig_path(model, x, baseline, torch.arange(1, steps + 1, dtype=x.dtype) / steps)
+    out[:, target].sum().backward()
+    return (x - baseline) * path.grad.mean()
+
+
+@mistake("11.1", "not implemented")
+def ig_stub(model, x, target, baseline, steps):
+    _stub()
+
+
+def _occlude(model, x, target, window, stride, fill, *, starts=None, mean=True, sign=1, score=None):
+    n_f, n_t = x.shape[-2:]
+    score = score or (lambda out: out[0, target])
+    starts = starts or (lambda n, w, s: range(0, n - w + 1, s))
+    total, count = torch.zeros(n_f, n_t, dtype=x.dtype), torch.zeros(n_f, n_t, dtype=x.dtype)
+    with torch.no_grad():
+        reference = score(model(x))
+        for r in starts(n_f, window[0], stride[0]):
+            for c in starts(n_t, window[1], stride[1]):
+                occluded = x.clone()
+                occluded[..., r:r + window[0], c:c + window[1]] = fill
+                total[r:r + window[0], c:c + window[1]] += sign * (reference - score(model(occluded)))
+                count[r:r + window[0], c:c + window[1]] += 1
+    return (total / count if mean else total).expand_as(x)
+
+
+@mistake("11.2", "set to 0, not to the stated fill value")
+def occlusion_fills_zero(model, x, target, window, stride, fill):
+    return _occlude(model, x, target, window, stride, 0.0)
+
+
+@mistake("11.2", "sign is flipped")
+def occlusion_sign_flipped(model, x, target, window, stride, fill):
+    return _occlude(model, x, target, window, stride, fill, sign=-1)
+
+
+@mistake("11.2", "stepped by the window size")
+def occlusion_steps_by_window(model, x, target, window, stride, fill):
+    return _occlude(model, x, target, window, stride, fill, starts=lambda n, w, s: range(0, n - w + 1, w))
+
+
+@mistake("11.2", "no window covered a bin")
+def occlusion_misses_the_last_window(model, x, target, window, stride, fill):
+    return _occlude(model, x, target, window, stride, fill, starts=lambda n, w, s: range(0, n - w, s))
+
+
+@mistake("11.2", "axes are swapped")
+def occlusion_axes_swapped(model, x, target, window, stride, fill):
+    return _occlude(model, x, target, window[::-1], stride[::-1], fill)
+
+
+@mistake("11.2", "sum of the drops")
+def occlusion_sums_overlaps(model, x, target, window, stride, fill):
+    return _occlude(model, x, target, window, stride, fill, mean=False)
+
+
+@mistake("11.2", "sum of all classes' logits")
+def occlusion_all_classes(model, x, target, window, stride, fill):
+    return _occlude(model, x, target, window, stride, fill, score=lambda out: out[0].sum())
+
+
+@mistake("11.2", "one value per input value")
+def occlusion_map_on_the_grid(model, x, target, window, stride, fill):
+    return _occlude(model, x, target, window, stride, fill)[0, 0]
+
+
+@mistake("11.2", "not implemented")
+def occlusion_stub(model, x, target, window, stride, fill):
+    _stub()
+
+
+
+# ================================================================================= 12 keyword spotting
+
+
 # ================================================================================= the tests
 @pytest.mark.parametrize("exercise_id,wrong_answer,phrase", MISTAKES)
 def test_check_rejects_the_mistake_and_names_it(exercise_id, wrong_answer, phrase):

@@ -132,3 +132,55 @@ def test_recall_at_k_against_brute_force():
     q = metrics.recall_at_k(clustered, np.repeat(np.arange(4), 5), k=1, queries=np.eye(4),
                             query_labels=[0, 1, 2, 3])
     assert q == {1: 1.0}
+
+
+def test_recall_at_k_with_groups_against_brute_force():
+    # Leave-one-out with groups: a query never retrieves itself nor an item of its own group.
+    rng = np.random.default_rng(3)
+    emb = rng.normal(size=(36, 5))
+    lab = rng.integers(0, 3, 36)
+    grp = np.repeat(np.arange(6), 6)
+    got = metrics.recall_at_k(emb, lab, k=(1, 2, 5), groups=grp)
+    unit = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    for k, value in got.items():
+        hits = 0
+        for i in range(36):
+            sims = [(unit[i] @ unit[j], j) for j in range(36) if grp[j] != grp[i]]
+            top = [j for _, j in sorted(sims, key=lambda s: -s[0])[:k]]
+            hits += any(lab[j] == lab[i] for j in top)
+        assert value == pytest.approx(hits / 36)
+    # With separate queries, query_groups decide what each query may retrieve.
+    q_emb, q_lab, q_grp = rng.normal(size=(7, 5)), rng.integers(0, 3, 7), rng.integers(0, 6, 7)
+    got = metrics.recall_at_k(emb, lab, k=3, queries=q_emb, query_labels=q_lab, groups=grp,
+                              query_groups=q_grp)
+    q_unit = q_emb / np.linalg.norm(q_emb, axis=1, keepdims=True)
+    hits = 0
+    for i in range(7):
+        sims = [(q_unit[i] @ unit[j], j) for j in range(36) if grp[j] != q_grp[i]]
+        top = [j for _, j in sorted(sims, key=lambda s: -s[0])[:3]]
+        hits += any(lab[j] == q_lab[i] for j in top)
+    assert got[3] == pytest.approx(hits / 7)
+
+
+def test_recall_at_k_groups_exclude_near_duplicates():
+    # Two recordings, each cut into two near-identical clips of different classes' look-alikes:
+    # without groups every clip finds its twin (same recording, same label); with groups it must
+    # find the other recording's clip of its class.
+    emb = np.array([[1.0, 0.0], [0.99, 0.01], [0.0, 1.0], [0.01, 0.99]])
+    lab = np.array([0, 0, 1, 1])
+    assert metrics.recall_at_k(emb, lab, k=1) == {1: 1.0}
+    assert metrics.recall_at_k(emb, lab, k=1, groups=["a", "a", "b", "b"]) == {1: 0.0}
+    # Groups are any hashable labels; the old behaviour is unchanged without them.
+    assert metrics.recall_at_k(emb, lab, k=1, groups=["a", "b", "a", "b"]) == {1: 1.0}
+
+
+def test_recall_at_k_groups_errors_name_the_problem():
+    emb, lab = np.eye(4), np.array([0, 0, 1, 1])
+    with pytest.raises(ValueError, match="after excluding each query's own group"):
+        metrics.recall_at_k(emb, lab, k=3, groups=[0, 0, 1, 1])   # each query has 2 candidates
+    with pytest.raises(ValueError, match="one group per embedding"):
+        metrics.recall_at_k(emb, lab, k=1, groups=[0, 1])
+    with pytest.raises(ValueError, match="query_groups"):
+        metrics.recall_at_k(emb, lab, k=1, queries=emb, query_labels=lab, groups=[0, 0, 1, 1])
+    with pytest.raises(ValueError, match=r"k must lie in 1\.\.3"):
+        metrics.recall_at_k(emb, lab, k=4)
