@@ -1637,6 +1637,122 @@ def occlusion_stub(model, x, target, window, stride, fill):
 
 
 # ================================================================================= 12 keyword spotting
+def _frr(pos, neg, fa, pick=None, accept_equal=False, count_above=False):
+    pos, neg = np.asarray(pos, float), np.asarray(neg, float)
+    m = int(np.floor(fa * neg.size + 1e-9))
+    t = pick(pos, neg, fa, m) if pick else (-np.inf if m >= neg.size else np.sort(neg)[::-1][m])
+    if count_above:
+        return float(np.mean(pos > t)), float(t)
+    return float(np.mean(pos < t) if accept_equal else np.mean(pos <= t)), float(t)
+
+
+@mistake("12.1", "strictly above")
+def frr_accepts_ties(pos, neg, fa):
+    return _frr(pos, neg, fa, accept_equal=True)
+
+
+@mistake("12.1", "detection rate")
+def frr_counts_accepted(pos, neg, fa):
+    return _frr(pos, neg, fa, count_above=True)
+
+
+@mistake("12.1", "off by one")
+def frr_mth_negative(pos, neg, fa):
+    return _frr(pos, neg, fa, pick=lambda p, n, f, m: np.sort(n)[::-1][max(m - 1, 0)] if m > 0 else np.sort(n)[::-1][0])
+
+
+@mistake("12.1", "np.quantile interpolates")
+def frr_quantile(pos, neg, fa):
+    return _frr(pos, neg, fa, pick=lambda p, n, f, m: np.quantile(n, 1 - f))
+
+
+@mistake("12.1", "picked on all scores")
+def frr_threshold_on_all(pos, neg, fa):
+    return _frr(pos, neg, fa, pick=lambda p, n, f, m: np.quantile(np.concatenate([p, n]), 1 - f))
+
+
+@mistake("12.1", "picked on the positives")
+def frr_threshold_on_positives(pos, neg, fa):
+    return _frr(pos, neg, fa, pick=lambda p, n, f, m: np.quantile(p, f))
+
+
+@mistake("12.1", "not implemented")
+def frr_stub(pos, neg, fa):
+    _stub()
+
+
+def _smooth(p, n, mode="causal"):
+    p = np.asarray(p, float)
+    if mode == "causal":
+        return np.stack([p[max(0, t - n + 1): t + 1].mean(0) for t in range(len(p))])
+    if mode == "zeros":
+        padded = np.vstack([np.zeros((n - 1, p.shape[1])), p])
+        return np.stack([padded[t:t + n].mean(0) for t in range(len(p))])
+    half = n // 2
+    return np.stack([p[max(0, t - half): t + n - half].mean(0) for t in range(len(p))])
+
+
+def _detect(p, n_smooth, threshold, refractory, keys, mode="causal", all_classes=False, restart=False,
+            strict=False, refractory_shift=0):
+    s = _smooth(p, n_smooth, mode)
+    classes = list(range(s.shape[1])) if all_classes else list(keys)
+    out, blocked = [], -1
+    for t in range(len(s)):
+        best = classes[int(np.argmax(s[t, classes]))]
+        above = s[t, best] > threshold if strict else s[t, best] >= threshold
+        if t <= blocked:
+            if restart and above:
+                blocked = t + refractory
+            continue
+        if above:
+            out.append((t, best))
+            blocked = t + refractory + refractory_shift
+    return out
+
+
+@mistake("12.2", "no suppression")
+def detect_without_refractory(p, n_smooth, threshold, refractory, keys):
+    return _detect(p, n_smooth, threshold, 0, keys)
+
+
+@mistake("12.2", "KEYWORD classes only")
+def detect_unknown_too(p, n_smooth, threshold, refractory, keys):
+    return _detect(p, n_smooth, threshold, refractory, keys, all_classes=True)
+
+
+@mistake("12.2", "smoothing was skipped")
+def detect_unsmoothed(p, n_smooth, threshold, refractory, keys):
+    return _detect(p, 1, threshold, refractory, keys)
+
+
+@mistake("12.2", "centred")
+def detect_centred_smoothing(p, n_smooth, threshold, refractory, keys):
+    return _detect(p, n_smooth, threshold, refractory, keys, mode="centred")
+
+
+@mistake("12.2", "averaged with zeros")
+def detect_zero_padded_smoothing(p, n_smooth, threshold, refractory, keys):
+    return _detect(p, n_smooth, threshold, refractory, keys, mode="zeros")
+
+
+@mistake("12.2", "one step short")
+def detect_refractory_short(p, n_smooth, threshold, refractory, keys):
+    return _detect(p, n_smooth, threshold, refractory, keys, refractory_shift=-1)
+
+
+@mistake("12.2", "restarted on every step")
+def detect_restarting_suppression(p, n_smooth, threshold, refractory, keys):
+    return _detect(p, n_smooth, threshold, refractory, keys, restart=True)
+
+
+@mistake("12.2", ">= threshold")
+def detect_strict_threshold(p, n_smooth, threshold, refractory, keys):
+    return _detect(p, n_smooth, threshold, refractory, keys, strict=True)
+
+
+@mistake("12.2", "not implemented")
+def detect_stub(p, n_smooth, threshold, refractory, keys):
+    _stub()
 
 
 # ================================================================================= the tests

@@ -7,10 +7,12 @@ One module per family, in course order; this package re-exports their public nam
 - ``tf_cnn``: time-frequency blocks and ``FullyConvClassifier`` (07)
 - ``autoencoder``: ``ConvAutoencoder`` (05, 10)
 - ``temporal``: RNN/TCN/Transformer classifiers, attention pooling, CTC, streaming (09)
+- ``kws``: the depthwise-separable keyword spotter ``DSCNN`` (12)
 - ``gnn``: torch-geometric graph classifiers (08)
 """
 
 from course_lib.models.autoencoder import ConvAutoencoder
+from course_lib.models.kws import DSCNN, separable_block_parameters
 from course_lib.models.cnn import (
     ConvBlock1d,
     ConvBlock2d,
@@ -46,7 +48,7 @@ from course_lib.models.tf_cnn import (
     frequency_position,
 )
 
-from course_lib.models import autoencoder, cnn, temporal, tf_cnn
+from course_lib.models import autoencoder, cnn, kws, temporal, tf_cnn
 
 # The graph classifiers load on first use: importing torch-geometric takes seconds, and only
 # notebook 08 needs it (``from course_lib.models import GCNClassifier`` still works).
@@ -63,4 +65,5 @@ def __getattr__(name: str):
 
 
 # Each family module lists its public names once; the package re-exports exactly those.
-__all__ = [*cnn.__all__, *tf_cnn.__all__, *autoencoder.__all__, *temporal.__all__, *_GNN_NAMES]
+__all__ = [*cnn.__all__, *tf_cnn.__all__, *autoencoder.__all__, *temporal.__all__, *kws.__all__,
+           *_GNN_NAMES]
