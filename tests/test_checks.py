@@ -88,7 +88,8 @@ def test_every_registered_check_passes_its_own_reference_when_it_has_one():
 # pass their checks. This catches a check and a notebook drifting apart without running nbval.
 ROOT = Path(__file__).resolve().parent.parent
 EXERCISE = re.compile(r"# EXERCISE (\d{2}\.\d+):")
-CHECK_CALL = re.compile(r"^check\.exercise\(\s*[\"'](\d{2}\.\d+)[\"']\s*,\s*(\w+)\s*\)", re.M)
+# `check.exercise("NN.k", fn)`, alone or kept (`result = check.exercise(...)`) to act on the result
+CHECK_CALL = re.compile(r"^(?:\w+\s*=\s*)?check\.exercise\(\s*[\"'](\d{2}\.\d+)[\"']\s*,\s*(\w+)\s*\)", re.M)
 
 
 def _exercise_cells() -> list:
