@@ -26,8 +26,11 @@ CI_NOTEBOOK_ENV := $(CI_ENV) COURSE_CHECKPOINTS=$(TEST_CKPT)/ci
 LAPTOP_ENV := COURSE_PROFILE=laptop COURSE_STRICT_CHECKS=1 MPLBACKEND=Agg PYTHONHASHSEED=0 COURSE_THREADS=1 \
 	COURSE_CHECKPOINTS=$(TEST_CKPT)/laptop \
 	COURSE_BUDGET=epochs=8,data_fraction=1.0,max_clips=240,batch_size=16
+# The laptop phase runs the student copies (exercises unsolved, hints instead of errors): what a
+# student without a GPU opens. The ci phase runs the solutions, so each notebook runs once per phase.
 LAPTOP_NOTEBOOKS := $(LAPTOP_ENV) $(PY) -m course_lib.data miniature --run \
-	$(PY) -m pytest solutions $(PARALLEL) --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
+	$(PY) -m pytest tests/test_student_copies.py $(PARALLEL) -p no:cacheprovider
+STUDENT_COPIES := --ignore=tests/test_student_copies.py
 
 .PHONY: help install system-packages data lab test test-unit test-notebooks notebooks check-notebooks strip bench clean-venv doctor lock test-py312 test-device
 
@@ -37,7 +40,7 @@ help:
 	@echo "make notebooks  regenerate the student copies in notebooks/ from solutions/"
 	@echo "make strip      strip outputs from solutions/ before committing"
 	@echo "make bench      input-pipeline benchmark (ratio against a naive loader)"
-	@echo "make test-laptop every solution notebook in the laptop profile on miniature real-dataset layouts (part of make test)"
+	@echo "make test-laptop every student copy (exercises unsolved) in the laptop profile on miniature real-dataset layouts (part of make test)"
 	@echo "make lock       rewrite requirements.lock from pyproject.toml (UPGRADE=1 or UPGRADE=pkg to move versions)"
 	@echo "make test-py312 Python 3.12 + Colab's install path (torch kept), unit tests there (part of make test)"
 	@echo "make test-device every notebook + the benchmark on CUDA/MPS, as a table (refuses without one)"
@@ -93,15 +96,16 @@ lab: install
 test: install
 	rm -rf $(TEST_CKPT)
 	$(CI_ENV) $(PY) -m course_lib.data prepare
-	$(CI_NOTEBOOK_ENV) $(PY) -m pytest tests solutions $(PARALLEL) --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
+	$(CI_NOTEBOOK_ENV) $(PY) -m pytest tests solutions $(STUDENT_COPIES) $(PARALLEL) --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
 	$(LAPTOP_NOTEBOOKS)
 	$(PY) tools/check_colab_install.py --skip-without-python
 
 test-unit: install
-	$(CI_ENV) $(PY) -m pytest tests $(PARALLEL) -p no:cacheprovider
+	$(CI_ENV) $(PY) -m pytest tests $(STUDENT_COPIES) $(PARALLEL) -p no:cacheprovider
 
-# Every notebook in the laptop profile against the miniature real-dataset layouts: catches what
-# the ci profile cannot (real class names, clip lengths, sample rates, folds and split files).
+# Every student copy in the laptop profile against the miniature real-dataset layouts: catches what
+# the ci profile cannot (real class names, clip lengths, sample rates, folds and split files), and
+# that a copy with its exercises unsolved runs to the end with hints.
 .PHONY: test-laptop
 test-laptop: install
 	rm -rf $(TEST_CKPT)/laptop

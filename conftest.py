@@ -45,6 +45,9 @@ def pytest_runtest_logreport(report):
     path = report.nodeid.split("::")[0]
     if path.endswith(".ipynb"):
         _durations[path] += report.duration
+    elif path.endswith("test_student_copies.py") and "[" in report.nodeid:
+        # one test per student copy: test_...[NN_name.ipynb]
+        _durations["notebooks/" + report.nodeid.rsplit("[", 1)[1].rstrip("]")] += report.duration
 
 
 def _over_limit() -> list[str]:
@@ -62,7 +65,8 @@ def pytest_terminal_summary(terminalreporter):
             flag = f"  FAILED: over {HARD_LIMIT_FACTOR:g} x the {NOTEBOOK_BUDGET_S:g} s budget"
         elif seconds > NOTEBOOK_BUDGET_S:
             flag = f"  over the {NOTEBOOK_BUDGET_S:g} s budget"
-        tr.write_line(f"{seconds:7.1f} s  {Path(path).name}{flag}")
+        copy = " (student copy)" if path.startswith("notebooks/") else ""
+        tr.write_line(f"{seconds:7.1f} s  {Path(path).name}{copy}{flag}")
     tr.write_line(f"{sum(_durations.values()):7.1f} s  total for {len(_durations)} notebook(s)")
 
 
