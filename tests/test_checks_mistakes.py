@@ -1755,6 +1755,9 @@ def detect_stub(p, n_smooth, threshold, refractory, keys):
     _stub()
 
 
+# ================================================================================= 13 speech recognition
+
+
 # ================================================================================= the tests
 @pytest.mark.parametrize("exercise_id,wrong_answer,phrase", MISTAKES)
 def test_check_rejects_the_mistake_and_names_it(exercise_id, wrong_answer, phrase):
