@@ -1756,6 +1756,95 @@ def detect_stub(p, n_smooth, threshold, refractory, keys):
 
 
 # ================================================================================= 13 speech recognition
+@mistake("13.1", "counted as two")
+def substitution_costs_two(ref, hyp):
+    n, m = len(ref), len(hyp)
+    d = [[i + j if i == 0 or j == 0 else 0 for j in range(m + 1)] for i in range(n + 1)]
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + 2 * (ref[i - 1] != hyp[j - 1]))
+    return d[n][m]
+
+
+@mistake("13.1", "first row and column")
+def borders_left_at_zero(ref, hyp):
+    n, m = len(ref), len(hyp)
+    d = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]))
+    return d[n][m]
+
+
+@mistake("13.1", "position by position")
+def hamming_distance(ref, hyp):
+    return sum(a != b for a, b in zip(ref, hyp)) + abs(len(ref) - len(hyp))
+
+
+@mistake("13.1", "difference in lengths")
+def length_difference(ref, hyp):
+    return abs(len(ref) - len(hyp))
+
+
+@mistake("13.1", "divided by the reference length")
+def error_rate_not_count(ref, hyp):
+    from course_lib.metrics import edit_distance
+    return edit_distance(ref, hyp) / max(len(ref), 1)
+
+
+@mistake("13.1", "not implemented")
+def edit_distance_stub(ref, hyp):
+    _stub()
+
+
+def _bigram_counts13(sequences, n, k, end=True):
+    counts = np.full((n + 1, n + 1), float(k))
+    for s in sequences:
+        tokens = [n, *s, n] if end else [n, *s]
+        for a, b in zip(tokens, tokens[1:]):
+            counts[a, b] += 1
+    return counts
+
+
+@mistake("13.2", "transposed")
+def bigram_transposed(sequences, n, k):
+    c = _bigram_counts13(sequences, n, k)
+    return (c / c.sum(1, keepdims=True)).T
+
+
+@mistake("13.2", "normalised the columns")
+def bigram_columns(sequences, n, k):
+    c = _bigram_counts13(sequences, n, k)
+    return c / c.sum(0, keepdims=True)
+
+
+@mistake("13.2", "sentence end is missing")
+def bigram_no_end(sequences, n, k):
+    c = _bigram_counts13(sequences, n, k, end=False)
+    return c / c.sum(1, keepdims=True)
+
+
+@mistake("13.2", "returned the counts")
+def bigram_counts_only(sequences, n, k):
+    return _bigram_counts13(sequences, n, k)
+
+
+@mistake("13.2", "smoothing k was ignored")
+def bigram_unsmoothed(sequences, n, k):
+    c = _bigram_counts13(sequences, n, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return c / c.sum(1, keepdims=True)
+
+
+@mistake("13.2", "only to the denominator")
+def bigram_smoothing_denominator_only(sequences, n, k):
+    c = _bigram_counts13(sequences, n, 0.0)
+    return c / (c.sum(1, keepdims=True) + k * (n + 1))
+
+
+@mistake("13.2", "not implemented")
+def bigram_stub(sequences, n, k):
+    _stub()
 
 
 # ================================================================================= the tests
