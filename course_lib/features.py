@@ -44,6 +44,7 @@ from course_lib import dsp
 from course_lib.dsp._common import check_positive_int
 
 __all__ = [
+    "band_mean_std",
     "mel_filterbank",
     "power_spectrogram",
     "melspectrogram",
@@ -1120,6 +1121,46 @@ class SpeedPerturb(nn.Module):
         return speed_perturb(waveforms, self.factors, generator, keep_length=True)  # type: ignore[return-value]
 
 
+def band_mean_std(spectrogram_batches: Iterable[Tensor], *,
+                  empty_message: str = "no spectrograms to measure: pass the training batches"
+                  ) -> tuple[Tensor, Tensor]:
+    """Each band's mean and standard deviation over every clip and frame of ``spectrogram_batches``.
+
+    One pass, accumulated in float64 (E[x^2] - E[x]^2, clamped at 0), so a training set streams
+    through in batches; feature standardisation (``FeaturePipeline``, the keyword spotter of 12)
+    fits with it.
+
+    Parameters
+    ----------
+    spectrogram_batches : iterable of Tensor, each (batch, n_bands, n_frames) or (n_bands, n_frames)
+        E.g. log-mel in dB.
+    empty_message : str
+        The ``ValueError``'s message when the iterable yields nothing.
+
+    Returns
+    -------
+    mean, std : Tensor, float64, shape (n_bands,), on the batches' device
+
+    Notebook: 06_cnn_audio_classification
+    """
+    total = total_sq = None
+    count = 0
+    for spec in spectrogram_batches:
+        s = spec.detach().double()
+        if s.ndim == 2:
+            s = s.unsqueeze(0)
+        if total is None:
+            total = torch.zeros(s.shape[1], dtype=torch.float64, device=s.device)
+            total_sq = torch.zeros_like(total)
+        total += s.sum(dim=(0, 2))
+        total_sq += s.square().sum(dim=(0, 2))
+        count += s.shape[0] * s.shape[2]
+    if count == 0:
+        raise ValueError(empty_message)
+    mean = total / count
+    return mean, (total_sq / count - mean.square()).clamp_min(0.0).sqrt()
+
+
 class FeaturePipeline(nn.Module):
     """Waveform batch -> (augmentation) -> log-mel -> normalisation -> (SpecAugment), on the device.
 
@@ -1199,22 +1240,11 @@ class FeaturePipeline(nn.Module):
         self, with ``norm_mean``/``norm_std`` (shape (n_mels,)) set.
         """
         dev = self.norm_mean.device
-        total = torch.zeros(self.log_mel.n_mels, dtype=torch.float64, device=dev)
-        total_sq = torch.zeros_like(total)
-        count = 0
-        for batch in waveform_batches:
-            db = self.log_mel(batch.to(dev)).double()
-            if db.ndim == 2:
-                db = db.unsqueeze(0)
-            total += db.sum(dim=(0, 2))
-            total_sq += db.square().sum(dim=(0, 2))
-            count += db.shape[0] * db.shape[2]
-        if count == 0:
-            raise ValueError("fit_normalization got no batches: pass the training loader's waveforms.")
-        mean = total / count
-        var = (total_sq / count - mean.square()).clamp_min(0.0)
+        mean, std = band_mean_std(
+            (self.log_mel(batch.to(dev)) for batch in waveform_batches),
+            empty_message="fit_normalization got no batches: pass the training loader's waveforms.")
         self.norm_mean.copy_(mean.float())
-        self.norm_std.copy_(var.sqrt().float().clamp_min(1e-5))
+        self.norm_std.copy_(std.float().clamp_min(1e-5))
         self.norm_fitted.fill_(True)
         return self
 

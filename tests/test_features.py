@@ -383,3 +383,15 @@ def test_add_noise_module_snr_range(batch: torch.Tensor) -> None:
     measured = 10 * torch.log10(batch.double().square().sum(-1) / added.square().sum(-1))
     assert bool(((measured > 10 - 1e-3) & (measured < 20 + 1e-3)).all())
     assert module.eval()(batch) is batch
+
+
+def test_band_mean_std_streams_batches_like_numpy_over_everything():
+    rng = np.random.default_rng(5)
+    spec = rng.normal(-40.0, 12.0, size=(7, 5, 33))
+    mean, std = F.band_mean_std([torch.from_numpy(spec[:3]), torch.from_numpy(spec[3:]),
+                                         torch.from_numpy(spec[6])])   # a (bands, frames) item too
+    whole = np.concatenate([spec, spec[6:7]]).transpose(1, 0, 2).reshape(5, -1)
+    np.testing.assert_allclose(mean.numpy(), whole.mean(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(std.numpy(), whole.std(axis=1), rtol=1e-9)
+    with pytest.raises(ValueError, match="nothing here"):
+        F.band_mean_std([], empty_message="nothing here")

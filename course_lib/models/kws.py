@@ -23,6 +23,8 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor, nn
 
+from course_lib.features import band_mean_std
+
 __all__ = ["DSCNN", "separable_block_parameters"]
 
 
@@ -124,18 +126,9 @@ class DSCNN(nn.Module):
         -------
         self, with ``norm_mean`` and ``norm_std`` (shape ``(n_mels,)``) set.
         """
-        total = torch.zeros(self.n_mels, dtype=torch.float64)
-        total_sq = torch.zeros_like(total)
-        count = 0
-        for spec in spectrogram_batches:
-            s = spec.detach().double().cpu()
-            total += s.sum(dim=(0, 2))
-            total_sq += s.square().sum(dim=(0, 2))
-            count += s.shape[0] * s.shape[2]
-        if count == 0:
-            raise ValueError("DSCNN.fit_normalization got no spectrograms: pass the training log-mels.")
-        mean = total / count
-        std = (total_sq / count - mean.square()).clamp_min(0.0).sqrt()
+        mean, std = band_mean_std(
+            (spec.cpu() for spec in spectrogram_batches),
+            empty_message="DSCNN.fit_normalization got no spectrograms: pass the training log-mels.")
         self.norm_mean.copy_(mean.float())
         self.norm_std.copy_(std.float().clamp_min(1e-3))
         return self
