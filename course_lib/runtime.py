@@ -232,6 +232,17 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+def local_data_home() -> Path:
+    """Where data and checkpoints go by default, outside Colab's Drive: ``<checkout>/data`` when
+    course_lib runs from a checkout, else (pip-installed, e.g. on Colab without Drive) the user's
+    cache folder ``$XDG_CACHE_HOME/audio-nn-course`` (``~/.cache/audio-nn-course``), never
+    site-packages, which may be read-only and is wiped by a reinstall."""
+    root = repo_root()
+    if (root / "pyproject.toml").is_file() and (root / "solutions").is_dir():
+        return root / "data"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "audio-nn-course"
+
+
 def in_colab() -> bool:
     """True inside Google Colab."""
     return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
@@ -678,7 +689,7 @@ def _default_data_dir(on_colab: bool) -> Path:
         return Path(os.environ[DATA_ENV]).expanduser()
     if on_colab and _drive_mounted():
         return DRIVE_ROOT / "audio-nn-course" / "data"
-    return repo_root() / "data" / "cache"
+    return local_data_home() / "cache"
 
 
 def _default_checkpoint_dir(on_colab: bool) -> Path:
@@ -686,7 +697,7 @@ def _default_checkpoint_dir(on_colab: bool) -> Path:
         return Path(os.environ[CHECKPOINT_ENV]).expanduser()
     if on_colab and _drive_mounted():
         return DRIVE_ROOT / "audio-nn-course" / "checkpoints"
-    return repo_root() / "data" / "checkpoints"
+    return local_data_home() / "checkpoints"
 
 
 def _versions() -> dict[str, str]:

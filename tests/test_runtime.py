@@ -253,11 +253,25 @@ def test_one_data_root_for_runtime_downloads_and_offline_sets(monkeypatch, tmp_p
     assert download.dataset_dir("esc50").is_relative_to(tmp_path.resolve())
     assert common.offline_dir("spoken_digits") == tmp_path / "offline" / "spoken_digits"
     monkeypatch.delenv("COURSE_DATA")
-    default = runtime.repo_root() / "data" / "cache"
+    default = runtime.local_data_home() / "cache"
+    assert default == runtime.repo_root() / "data" / "cache"  # in this checkout
     assert runtime.data_root() == default
     assert download.dataset_dir("esc50").is_relative_to(default.resolve())
     assert common.offline_dir("spoken_digits") == default / "offline" / "spoken_digits"
     assert not hasattr(download, "cache_root") and not hasattr(common, "default_cache_root")
+
+
+def test_an_installed_course_lib_keeps_data_in_the_user_cache_not_site_packages(monkeypatch, tmp_path):
+    site = tmp_path / "site-packages"
+    (site / "course_lib").mkdir(parents=True)
+    monkeypatch.setattr(runtime, "repo_root", lambda: site)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("COURSE_DATA", raising=False)
+    monkeypatch.delenv("COURSE_CHECKPOINTS", raising=False)
+    assert runtime._default_data_dir(on_colab=False) == tmp_path / "xdg" / "audio-nn-course" / "cache"
+    assert runtime._default_checkpoint_dir(on_colab=False) == tmp_path / "xdg" / "audio-nn-course" / "checkpoints"
+    monkeypatch.setenv("COURSE_DATA", str(tmp_path / "mine"))
+    assert runtime.data_root() == tmp_path / "mine"
 
 
 def test_reading_the_runtime_never_reseeds(monkeypatch):

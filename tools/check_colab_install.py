@@ -188,7 +188,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"test-py312: course_lib imports from {where}, not from {VENV}")
     print(f"test-py312: course-lib {'installed' if fresh else 'reinstalled'} in "
           f"{time.perf_counter() - start:.0f} s; unit tests on Python 3.12 against {where}", flush=True)
-    env = {**os.environ, "COURSE_PROFILE": "ci", "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
+    # The installed copy's own data home is the user cache; the tests read the offline sets that
+    # `make test` prepared in this checkout instead of building a second copy (or racing to).
+    env = {**os.environ, "COURSE_PROFILE": "ci", "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0",
+           "COURSE_DATA": os.environ.get("COURSE_DATA") or str(ROOT / "data" / "cache")}
     tests = subprocess.run([str(py), "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "auto",
                             "--import-mode=importlib", *unit_tests()], cwd=ROOT, env=env)
     print(f"test-py312: {'passed' if tests.returncode == 0 else 'FAILED'} in "

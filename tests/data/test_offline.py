@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -176,6 +178,30 @@ def test_prepare_is_idempotent(tmp_path, capsys):
     victim.write_bytes(b"damaged")
     offline.prepare("librivox_sentences", cache_root=tmp_path, progress=False)
     assert verify_manifest(tmp_path / "offline" / "librivox_sentences") == []
+
+
+def test_two_processes_preparing_one_set_build_it_once(tmp_path):
+    """Two notebooks (or two test workers) asking for the same missing set at once: the second
+    must wait and use the first's build, not delete the first's half-written folder (which left
+    a set whose clips were missing)."""
+    _need_tools("librivox_sentences")
+    shared = data_root() / "debs"
+    if shared.is_dir():
+        (tmp_path / "debs").symlink_to(shared)
+    # A build slowed by two seconds, so the two surely overlap.
+    code = ("import sys, time; from course_lib.data import offline\n"
+            "mod = offline.OFFLINE_SETS['librivox_sentences']; build = mod.build\n"
+            "mod.build = lambda ctx: (time.sleep(2), build(ctx))[1]\n"
+            "offline.prepare('librivox_sentences', cache_root=sys.argv[1], progress=False)")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    joined = "".join(outputs)
+    assert joined.count("building into") == 1, joined
+    assert "built meanwhile by another process" in joined or "up to date" in joined, joined
+    assert verify_manifest(tmp_path / "offline" / "librivox_sentences") == []
+    assert not (tmp_path / "offline" / "librivox_sentences.building").exists()
 
 
 def test_prepare_names_missing_packages(monkeypatch, tmp_path):

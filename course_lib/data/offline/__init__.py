@@ -8,9 +8,11 @@ Notebook: 00_welcome
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -202,11 +204,9 @@ def prepare(only: list[str] | str | None = None, force: bool = False,
     root = Path(cache_root)
     out = {}
     for name in names:
-        set_dir = offline_dir(name, root)
-        if not force and not verify_manifest(set_dir):
-            man = read_manifest(set_dir)
-            if man.get("scale") == scale and man.get("seed") == seed:
-                out[name] = man
+        man = None if force else _up_to_date(offline_dir(name, root), scale, seed)
+        if man is not None:
+            out[name] = man
     to_build = [n for n in names if n not in out]
     if to_build:
         # Use every tool and voice the builds need before building anything, so a missing voice is
@@ -220,23 +220,97 @@ def prepare(only: list[str] | str | None = None, force: bool = False,
             print(f"{name}: up to date ({len(out[name]['items'])} clips), skipped", flush=True)
             continue
         t0 = time.time()
-        print(f"{name}: building into {set_dir} ...", flush=True)
-        # Build beside the set and swap it in at the end: an interrupted build, or a notebook
-        # reading while prepare runs, never sees a half-written set.
-        building = set_dir.with_name(set_dir.name + ".building")
-        if building.exists():
-            shutil.rmtree(building)
-        building.mkdir(parents=True)
-        ctx = BuildContext(building, root, scale=scale, seed=seed, progress=progress)
-        out[name] = OFFLINE_SETS[name].build(ctx)
-        if set_dir.exists():
-            retired = set_dir.with_name(set_dir.name + ".old")
-            shutil.rmtree(retired, ignore_errors=True)
-            os.replace(set_dir, retired)
-            os.replace(building, set_dir)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(building, set_dir)
+        with _build_lock(set_dir) as waited:
+            # Two notebooks (or test workers) may ask for the same missing set at once: the second
+            # waits here, then uses what the first built instead of deleting it mid-build.
+            man = None if (force and not waited) else _up_to_date(set_dir, scale, seed)
+            if man is not None:
+                out[name] = man
+                print(f"{name}: built meanwhile by another process ({len(man['items'])} clips)", flush=True)
+                continue
+            print(f"{name}: building into {set_dir} ...", flush=True)
+            out[name] = _build_and_swap(name, set_dir, root, scale, seed, progress)
         counts = {s: sum(c.values()) for s, c in out[name]["counts"].items()}
         print(f"{name}: {len(out[name]['items'])} clips {counts} in {time.time() - t0:.1f} s", flush=True)
     return out
+
+
+def _up_to_date(set_dir: Path, scale: float, seed: int) -> dict | None:
+    """The manifest of a set that verifies and was built with this scale and seed, else None."""
+    if verify_manifest(set_dir):
+        return None
+    man = read_manifest(set_dir)
+    return man if man.get("scale") == scale and man.get("seed") == seed else None
+
+
+def _build_and_swap(name: str, set_dir: Path, root: Path, scale: float, seed: int, progress: bool) -> dict:
+    """Build beside the set and swap it in at the end: an interrupted build, or a notebook reading
+    while prepare runs, never sees a half-written set."""
+    building = set_dir.with_name(set_dir.name + ".building")
+    if building.exists():  # left by an interrupted build: the lock says nobody is writing it
+        shutil.rmtree(building)
+    building.mkdir(parents=True)
+    man = OFFLINE_SETS[name].build(BuildContext(building, root, scale=scale, seed=seed, progress=progress))
+    if set_dir.exists():
+        retired = set_dir.with_name(set_dir.name + ".old")
+        shutil.rmtree(retired, ignore_errors=True)
+        os.replace(set_dir, retired)
+        os.replace(building, set_dir)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.replace(building, set_dir)
+    return man
+
+
+@contextlib.contextmanager
+def _build_lock(set_dir: Path) -> Iterator[bool]:
+    """Hold ``<set>.lock`` while building one set; yields whether another process held it first.
+
+    An OS file lock (``flock``; ``msvcrt.locking`` on Windows), so a process that dies mid-build
+    releases it and the next builder starts over from its ``.building`` folder.
+    """
+    set_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(set_dir.with_name(set_dir.name + ".lock"), "a+b") as handle:
+        waited = not _try_lock(handle)
+        if waited:
+            print(f"{set_dir.name}: another process is building it; waiting for it to finish", flush=True)
+            _lock(handle)
+        try:
+            yield waited
+        finally:
+            _unlock(handle)
+
+
+if os.name == "nt":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _try_lock(handle) -> bool:
+        handle.seek(0)  # the lock covers byte 0; "a+" opens at the end
+        try:
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+
+    def _lock(handle) -> None:
+        while not _try_lock(handle):
+            time.sleep(0.5)
+
+    def _unlock(handle) -> None:
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+else:
+    import fcntl
+
+    def _try_lock(handle) -> bool:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+
+    def _lock(handle) -> None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+
+    def _unlock(handle) -> None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
