@@ -12,9 +12,13 @@ is stated once. Transcripts are sequences of non-blank symbol ids.
   non-blank-ending probabilities), optionally adding a weighted language-model score per emitted symbol.
 - :func:`bigram_probabilities` and :class:`BigramLM`: an add-k smoothed bigram model with sentence
   start and end.
-- :func:`normalise_digit_words` maps recogniser words ("oh", "Eight", "eighty") to digit characters
-  for scoring; :func:`pocketsphinx_digits` runs the pretrained CMU PocketSphinx English model restricted
-  to digit words by a JSGF grammar.
+- Characters are the output symbols (:data:`CHARACTERS`; :func:`encode_text`, :func:`decode_symbols`),
+  after one text normalisation, :func:`normalise_text`, applied to references and hypotheses alike.
+- Error correction after the beam: :class:`Lexicon` (the training words) maps an unknown word to the
+  nearest known one; :class:`WordBigramLM` scores word sequences; :func:`rescore_nbest` picks the best
+  corrected hypothesis of the beam with a tuned LM weight.
+- :func:`pocketsphinx_transcribe` runs the pretrained CMU PocketSphinx English model (restricted to a
+  closed vocabulary by a JSGF grammar when one is given).
 
 Notebook: 13_speech_recognition_ctc
 """
@@ -30,22 +34,23 @@ import torch.nn.functional as F
 
 __all__ = [
     "BLANK",
-    "DIGIT_WORDS",
+    "CHARACTERS",
     "BigramLM",
+    "Lexicon",
+    "WordBigramLM",
     "bigram_probabilities",
     "check_ctc_lengths",
     "ctc_loss_checked",
-    "normalise_digit_words",
-    "pocketsphinx_digits",
+    "decode_symbols",
+    "encode_text",
+    "normalise_text",
+    "pocketsphinx_transcribe",
     "prefix_beam_search",
+    "rescore_nbest",
 ]
 
 BLANK = 0
 """Index of the CTC blank in every output vocabulary of this module."""
-
-DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-"""The digit vocabulary: word ``DIGIT_WORDS[d]`` is output symbol ``d + 1`` (0 is the blank)."""
-
 
 def _logaddexp(a: float, b: float) -> float:
     """log(exp(a) + exp(b)) for Python floats (math is faster than numpy on scalars)."""
@@ -277,34 +282,191 @@ def prefix_beam_search(log_probs: torch.Tensor | np.ndarray, beam_width: int = 8
     return sorted(results, key=lambda r: -r[1])
 
 
-_WORD_TO_DIGIT = {**{w: str(d) for d, w in enumerate(DIGIT_WORDS)}, "oh": "0", "o": "0"}
-_TENS = {"twenty": "2", "thirty": "3", "forty": "4", "fifty": "5", "sixty": "6", "seventy": "7",
-         "eighty": "8", "ninety": "9", "ten": "10", "eleven": "11", "twelve": "12"}
+CHARACTERS = " 'abcdefghijklmnopqrstuvwxyz"
+"""Output symbols of the character recogniser: symbol ``i + 1`` is ``CHARACTERS[i]`` (0 is the blank)."""
 
 
-def normalise_digit_words(text: str) -> str:
-    """Text normalisation for the digit task: words to a string of digit characters.
+def normalise_text(text: str) -> str:
+    """The text normalisation applied to every reference and hypothesis before scoring.
 
-    Lower-cases, strips punctuation and pronunciation-variant suffixes (``eight(2)``), maps digit
-    words and "oh" to digits and tens words to their spoken digits ("eighty" -> "8", as in a
-    recogniser's "eighty three" for "eight three"); every other word is dropped (it counts as a
-    deletion of the digit that was spoken). Examples: ``"Eight, eight three"`` -> ``"883"``.
+    Lower-case; every character other than a-z and the apostrophe becomes a space; runs of spaces
+    collapse. ``"Mister JOHN-Dashwood, 2"`` -> ``"mister john dashwood"``. Digits are dropped (LibriSpeech
+    spells numbers out; so do the digit strings).
     """
-    digits = []
-    for word in text.lower().split():
-        word = "".join(ch for ch in word.split("(")[0] if ch.isalpha())
-        if word in _WORD_TO_DIGIT:
-            digits.append(_WORD_TO_DIGIT[word])
-        elif word in _TENS:
-            digits.append(_TENS[word])
-    return "".join(digits)
+    kept = "".join(ch if ("a" <= ch <= "z" or ch == "'") else " " for ch in text.lower())
+    return " ".join(kept.split())
 
 
-def pocketsphinx_digits(waveforms: Sequence[torch.Tensor | np.ndarray], sr: int) -> list[str]:
-    """Recognise digit strings with CMU PocketSphinx's pretrained US-English model (no training here).
+def encode_text(text: str) -> list[int]:
+    """Normalised text -> output symbol ids (``CHARACTERS.index(ch) + 1``), never the blank."""
+    return [CHARACTERS.index(ch) + 1 for ch in normalise_text(text)]
 
-    The search is restricted to the digit words (and "oh") by a JSGF grammar; audio is resampled to
-    the model's 16 kHz and converted to 16-bit PCM.
+
+def decode_symbols(symbols: Sequence[int]) -> str:
+    """Output symbol ids -> normalised text (the inverse of :func:`encode_text`)."""
+    return normalise_text("".join(CHARACTERS[int(s) - 1] for s in symbols if int(s) != BLANK))
+
+
+class Lexicon:
+    """The words of the training transcripts, with counts: the recogniser's known vocabulary.
+
+    Parameters
+    ----------
+    transcripts : list of str
+        Training transcripts (normalised here with :func:`normalise_text`).
+
+    Attributes
+    ----------
+    counts : dict of str to int
+        Occurrences of each word in the training transcripts.
+    """
+
+    def __init__(self, transcripts: Sequence[str]) -> None:
+        self.counts: dict[str, int] = {}
+        for text in transcripts:
+            for word in normalise_text(text).split():
+                self.counts[word] = self.counts.get(word, 0) + 1
+        if not self.counts:
+            raise ValueError("a lexicon needs at least one word: the training transcripts are empty.")
+        self.words = sorted(self.counts, key=lambda w: (-self.counts[w], w))
+        self._nearest: dict[str, str | None] = {}
+
+    def __contains__(self, word: str) -> bool:
+        return word in self.counts
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def nearest(self, word: str, max_relative_distance: float = 0.5) -> str | None:
+        """The lexicon word fewest character edits away (ties: the more frequent), or None when even
+        the nearest needs more than ``max_relative_distance * len(word)`` edits."""
+        key = f"{word}\0{max_relative_distance}"
+        if key not in self._nearest:
+            from course_lib.metrics import edit_distance
+
+            limit = max(1, int(max_relative_distance * len(word)))
+            best, best_distance = None, limit + 1
+            for candidate in self.words:            # most frequent first: ties keep the earlier one
+                if abs(len(candidate) - len(word)) >= best_distance:
+                    continue                         # the length difference alone costs that many edits
+                distance = edit_distance(word, candidate)
+                if distance < best_distance:
+                    best, best_distance = candidate, distance
+            self._nearest[key] = best
+        return self._nearest[key]
+
+    def correct(self, text: str, max_relative_distance: float = 0.5) -> str:
+        """Replace each out-of-lexicon word by its nearest lexicon word (kept when none is near)."""
+        words = []
+        for word in normalise_text(text).split():
+            if word not in self.counts:
+                word = self.nearest(word, max_relative_distance) or word
+            words.append(word)
+        return " ".join(words)
+
+
+class WordBigramLM:
+    """Add-k smoothed word bigram model over a lexicon, with ``<unk>`` for every other word.
+
+    The same probabilities as :func:`bigram_probabilities` over word ids (row = previous word or the
+    sentence start, column = next word or the sentence end), kept as counts: LibriSpeech's training
+    lexicon has tens of thousands of words, and the dense table would need gigabytes.
+
+    Parameters
+    ----------
+    transcripts : list of str
+        Training transcripts.
+    lexicon : Lexicon
+        The known words (usually built from the same transcripts).
+    smoothing : float
+        k of add-k smoothing, > 0 (every context, seen or not, then has a distribution).
+    """
+
+    UNKNOWN = "<unk>"
+
+    def __init__(self, transcripts: Sequence[str], lexicon: Lexicon, smoothing: float = 1.0) -> None:
+        if smoothing <= 0:
+            raise ValueError(f"smoothing must be > 0 (an unseen context has no distribution otherwise); "
+                             f"got {smoothing}.")
+        self.vocabulary = [*lexicon.words, self.UNKNOWN]
+        self._id = {w: i for i, w in enumerate(self.vocabulary)}
+        self.boundary = len(self.vocabulary)          # the start as a context, the end as an outcome
+        self.smoothing = float(smoothing)
+        self._pairs: dict[tuple[int, int], int] = {}
+        self._contexts: dict[int, int] = {}
+        for text in transcripts:
+            tokens = [self.boundary, *self.ids(text), self.boundary]
+            for pair in zip(tokens, tokens[1:]):
+                self._pairs[pair] = self._pairs.get(pair, 0) + 1
+                self._contexts[pair[0]] = self._contexts.get(pair[0], 0) + 1
+
+    def ids(self, text: str) -> list[int]:
+        """Word ids of a text (``<unk>`` for words outside the lexicon)."""
+        unknown = self._id[self.UNKNOWN]
+        return [self._id.get(w, unknown) for w in normalise_text(text).split()]
+
+    def _context(self, previous: str | None) -> int:
+        return self.boundary if previous is None else self.ids(previous)[0]
+
+    def _prob(self, context: int, outcome: int) -> float:
+        outcomes = len(self.vocabulary) + 1                                    # every word and the end
+        return (self._pairs.get((context, outcome), 0) + self.smoothing) / \
+            (self._contexts.get(context, 0) + self.smoothing * outcomes)
+
+    def prob(self, word: str | None, previous: str | None = None) -> float:
+        """P(word | previous); ``word=None`` is the sentence end, ``previous=None`` the start."""
+        return self._prob(self._context(previous), self.boundary if word is None else self.ids(word)[0])
+
+    def next_probabilities(self, previous: str | None = None) -> dict[str | None, float]:
+        """P(word | previous word) for every word and the sentence end (key None); they sum to 1."""
+        context = self._context(previous)
+        return {**{w: self._prob(context, i) for i, w in enumerate(self.vocabulary)},
+                None: self._prob(context, self.boundary)}
+
+    def sentence_log_prob(self, text: str) -> float:
+        """Natural-log probability of the whole text, sentence start and end included."""
+        tokens = [self.boundary, *self.ids(text), self.boundary]
+        return float(sum(math.log(self._prob(a, b)) for a, b in zip(tokens, tokens[1:])))
+
+    def perplexity(self, transcripts: Sequence[str]) -> float:
+        """exp of the mean negative log-probability per predicted token (words and sentence ends)."""
+        n_tokens = sum(len(normalise_text(t).split()) + 1 for t in transcripts)
+        return float(math.exp(-sum(self.sentence_log_prob(t) for t in transcripts) / n_tokens))
+
+
+def rescore_nbest(nbest: Sequence[tuple[str, float]], lm: WordBigramLM | None = None, lm_weight: float = 0.0,
+                  word_bonus: float = 0.0, lexicon: Lexicon | None = None) -> str:
+    """Pick the best of a beam's N hypotheses after lexicon correction and language-model rescoring.
+
+    Each hypothesis ``(text, acoustic log-probability)`` is first corrected with the lexicon (when
+    given), then scored ``acoustic + lm_weight * log P_lm(text) + word_bonus * n_words``. The bonus
+    balances the LM's per-word cost, which otherwise favours dropping words.
+
+    Returns
+    -------
+    str
+        The best corrected text ("" for an empty N-best list).
+    """
+    best_text, best_score = "", -math.inf
+    for text, acoustic in nbest:
+        if lexicon is not None:
+            text = lexicon.correct(text)
+        score = acoustic + word_bonus * len(text.split())
+        if lm is not None and lm_weight != 0.0:
+            score += lm_weight * lm.sentence_log_prob(text)
+        if score > best_score:
+            best_text, best_score = text, score
+    return best_text
+
+
+def pocketsphinx_transcribe(waveforms: Sequence[torch.Tensor | np.ndarray], sr: int,
+                            vocabulary: Sequence[str] | None = None) -> list[str]:
+    """Recognise speech with CMU PocketSphinx's pretrained US-English model (no training here).
+
+    With ``vocabulary``, the search is restricted to those words by a JSGF grammar (any sequence of
+    them; words missing from PocketSphinx's dictionary are left out and named in a warning); without
+    it, its own English language model decodes open text. Audio is resampled to the model's 16 kHz
+    and converted to 16-bit PCM.
 
     Parameters
     ----------
@@ -312,24 +474,35 @@ def pocketsphinx_digits(waveforms: Sequence[torch.Tensor | np.ndarray], sr: int)
         Mono audio in [-1, 1].
     sr : int
         Sample rate in Hz.
+    vocabulary : list of str, optional
+        A closed vocabulary (e.g. the ten digit words).
 
     Returns
     -------
     list of str
-        The recogniser's words per utterance ("" when it found none).
+        The recogniser's text per utterance, normalised with :func:`normalise_text` ("" when it
+        found nothing).
     """
     try:
         from pocketsphinx import Decoder
     except ImportError as err:  # pragma: no cover - installed by the lock file
         raise ImportError("pocketsphinx is not installed: run `make install` (it is in requirements.lock) "
                           "or `pip install pocketsphinx==5.1.1`.") from err
+    import warnings
+
     import torchaudio.functional as AF
 
     decoder = Decoder(loglevel="ERROR")
-    grammar = ("#JSGF V1.0;\ngrammar digits;\npublic <digits> = ( "
-               + " | ".join([*DIGIT_WORDS, "oh"]) + " )+ ;\n")
-    decoder.add_jsgf_string("digits", grammar.encode())
-    decoder.activate_search("digits")
+    if vocabulary is not None:
+        known = [w for w in dict.fromkeys(vocabulary) if decoder.lookup_word(w) is not None]
+        missing = sorted(set(vocabulary) - set(known))
+        if missing:
+            warnings.warn(f"PocketSphinx's dictionary lacks {missing[:10]}: left out of its grammar", stacklevel=2)
+        if not known:
+            raise ValueError("none of the vocabulary's words is in PocketSphinx's dictionary.")
+        grammar = "#JSGF V1.0;\ngrammar words;\npublic <words> = ( " + " | ".join(known) + " )+ ;\n"
+        decoder.add_jsgf_string("words", grammar.encode())
+        decoder.activate_search("words")
     out = []
     for wave in waveforms:
         x = torch.as_tensor(np.asarray(wave, dtype=np.float32)).reshape(-1)
@@ -340,5 +513,5 @@ def pocketsphinx_digits(waveforms: Sequence[torch.Tensor | np.ndarray], sr: int)
         decoder.process_raw(pcm, full_utt=True)
         decoder.end_utt()
         hyp = decoder.hyp()
-        out.append(hyp.hypstr if hyp is not None else "")
+        out.append(normalise_text(hyp.hypstr.replace("<sil>", " ")) if hyp is not None else "")
     return out

@@ -10,8 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course_lib.asr import (BLANK, BigramLM, bigram_probabilities, check_ctc_lengths, ctc_loss_checked,
-                            normalise_digit_words, prefix_beam_search)
+from course_lib.asr import (BLANK, CHARACTERS, BigramLM, Lexicon, WordBigramLM, bigram_probabilities,
+                            check_ctc_lengths, ctc_loss_checked, decode_symbols, encode_text, normalise_text,
+                            pocketsphinx_transcribe, prefix_beam_search, rescore_nbest)
 
 
 def _collapse(path):
@@ -102,7 +103,59 @@ def test_checked_loss_matches_torch_when_lengths_suffice():
     assert torch.isclose(ours, ref)
 
 
-def test_normalise_digit_words():
-    assert normalise_digit_words("Eight, eight THREE") == "883"
-    assert normalise_digit_words("oh nine eight(2) eighty three") == "09883"
-    assert normalise_digit_words("vieira to") == ""
+def test_text_normalisation_and_the_character_vocabulary():
+    assert normalise_text("Mister JOHN-Dashwood, 2 it's") == "mister john dashwood it's"
+    assert decode_symbols(encode_text("SEVEN  five")) == "seven five"
+    assert BLANK not in encode_text("a z '") and max(encode_text("z")) == len(CHARACTERS)
+    assert decode_symbols([BLANK, *encode_text("ok")]) == "ok"
+
+
+def test_lexicon_corrects_to_the_nearest_known_word_and_keeps_far_ones():
+    lexicon = Lexicon(["seven five five", "five nine", "one"])
+    assert lexicon.words[0] == "five" and len(lexicon) == 4 and "nine" in lexicon
+    assert lexicon.correct("sevn fiv nime") == "seven five nine"
+    assert lexicon.nearest("fine") == "five"              # distance 1 to five and nine: the more frequent
+    assert lexicon.correct("xylophone one") == "xylophone one"   # nothing within half its length: kept
+    with pytest.raises(ValueError, match="at least one word"):
+        Lexicon(["", "  "])
+
+
+def test_word_bigram_lm_equals_the_dense_table_and_sums_to_one():
+    transcripts = ["a b a", "b b", "a c", "c"]
+    lexicon = Lexicon(transcripts)
+    lm = WordBigramLM(transcripts, lexicon, smoothing=0.5)
+    dense = bigram_probabilities([lm.ids(t) for t in transcripts], len(lm.vocabulary), 0.5)
+    words = [*lm.vocabulary, None]
+    for i, previous in enumerate([*lm.vocabulary, None]):
+        row = i if previous is not None else len(lm.vocabulary)
+        if previous == WordBigramLM.UNKNOWN:
+            continue
+        for j, word in enumerate(words):
+            assert lm.prob(word, previous) == pytest.approx(dense[row, j])
+        assert sum(lm.next_probabilities(previous).values()) == pytest.approx(1.0)
+    assert lm.ids("a zzz") == [lexicon.words.index("a"), len(lexicon)]   # unknown words -> <unk>
+    assert lm.sentence_log_prob("a b") == pytest.approx(
+        math.log(dense[-1, lm.ids("a")[0]] * dense[lm.ids("a")[0], lm.ids("b")[0]] * dense[lm.ids("b")[0], -1]))
+    assert lm.perplexity(["a b"]) == pytest.approx(math.exp(-lm.sentence_log_prob("a b") / 3))
+    with pytest.raises(ValueError, match="smoothing must be > 0"):
+        WordBigramLM(transcripts, lexicon, smoothing=0)
+
+
+def test_rescoring_corrects_with_the_lexicon_and_weighs_the_lm():
+    transcripts = ["one two three"] * 5 + ["one two tree"]
+    lexicon, lm = Lexicon(transcripts), WordBigramLM(transcripts, Lexicon(transcripts))
+    nbest = [("one twoo tree", -1.0), ("one two three", -1.2)]
+    assert rescore_nbest(nbest) == "one twoo tree"                         # acoustic only
+    assert rescore_nbest(nbest, lexicon=lexicon) == "one two tree"        # corrected, still acoustic
+    assert rescore_nbest(nbest, lm=lm, lm_weight=1.0, lexicon=lexicon) == "one two three"
+    assert rescore_nbest([]) == ""
+
+
+def test_pocketsphinx_restricted_to_a_vocabulary_returns_only_those_words():
+    sr = 16000
+    silence = np.zeros(sr, dtype=np.float32)
+    with pytest.warns(UserWarning, match="lacks \\['qqqzzz'\\]"):
+        hyps = pocketsphinx_transcribe([silence], sr, vocabulary=["one", "two", "qqqzzz"])
+    assert set(hyps[0].split()) <= {"one", "two"}
+    with pytest.raises(ValueError, match="none of the vocabulary"), pytest.warns(UserWarning):
+        pocketsphinx_transcribe([silence], sr, vocabulary=["qqqzzz"])

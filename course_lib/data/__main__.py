@@ -2,6 +2,7 @@
 
     python -m course_lib.data list                     real datasets and offline sets, present or not
     python -m course_lib.data prepare [--only NAME] [--force] [--scale S]
+    python -m course_lib.data download NAME [NAME ...]   fetch and verify real datasets now (any profile)
     python -m course_lib.data miniature [--serve | --run CMD ...]   tests: the real datasets' layouts in miniature
     python -m course_lib.data system-packages [--missing | --install]
         uses every tool and voice the builders run (a word per voice, a note through the sound
@@ -65,6 +66,19 @@ def _system_packages() -> int:
     return 0
 
 
+def _download(names: list[str]) -> int:
+    from course_lib.data import download
+
+    failed = 0
+    for name in names:
+        try:
+            print(f"{name}: {download.fetch(name, progress=sys.stderr.isatty())}")
+        except download.DatasetUnavailable as exc:
+            print(f"{name}: {exc}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m course_lib.data", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -82,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="print only the packages whose check fails here")
     sp.add_argument("--install", action="store_true",
                     help="install those with apt (as root on Debian/Ubuntu), else say how; check again")
+    dp = sub.add_parser("download", help="download and verify real datasets now, whatever the profile")
+    from course_lib.data.registry import DATASETS
+
+    dp.add_argument("names", nargs="+", choices=sorted(DATASETS), metavar="NAME",
+                    help=f"one or more of: {', '.join(sorted(DATASETS))}")
     mp = sub.add_parser("miniature", help="tests: build (and serve) miniature archives of the real datasets")
     from course_lib.data import miniature
 
@@ -91,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         return _list()
     if args.cmd == "miniature":
         return miniature.run(args)
+    if args.cmd == "download":
+        return _download(args.names)
     if args.cmd == "system-packages" and args.install:
         return 0 if offline.install_system_packages() else 1
     if args.cmd == "system-packages" and args.missing:

@@ -256,10 +256,16 @@ def load_dataset(name: str, split: str, sr: int = 16000, profile: str | None = N
         info = DATASETS[name]
         fallback = info.offline_fallback
         stands_in_for = info.title
-        if _profile(profile) != "ci":
+        chosen = _profile(profile)
+        if chosen != "ci":
             from course_lib.data import download, real
 
             try:
+                if (chosen not in info.fetched_in and not download.is_present(info, root)
+                        and download.fixture_mirror() is None):
+                    raise download.DatasetUnavailable(
+                        f"downloaded in the {'/'.join(info.fetched_in)} profile only (a large archive); "
+                        f"`python -m course_lib.data download {name}` fetches it for any profile")
                 folder = download.fetch(info, cache_root=root, progress=True, timeout=10)
                 records, classes = real.index_dataset(info, folder, split)
                 if split == "train":

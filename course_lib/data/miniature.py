@@ -417,6 +417,36 @@ def _librispeech(subset: str, group: str, speaker: int, chapter: int) -> Callabl
     return build
 
 
+def _build_librispeech_train(ar: _Archive, src: _Offline, info: DatasetInfo) -> dict[str, int]:
+    """train-clean-100.tar.gz in LibriSpeech's layout (one folder per speaker, one chapter each), with
+    the spoken digit strings' training clips as audio (synthetic voices, their transcripts in upper
+    case): the miniature exercises the loader and a training run, not what LibriSpeech teaches."""
+    items = src.items("digit_strings", "train")[::3]
+    speakers = {v: 1000 + i for i, v in enumerate(sorted({it["speaker"] for it in items}))}
+    by_speaker: dict[str, list[dict]] = {}
+    for it in items:
+        by_speaker.setdefault(it["speaker"], []).append(it)
+    for voice, its in by_speaker.items():
+        speaker, chapter = speakers[voice], 1
+        folder = f"LibriSpeech/train-clean-100/{speaker}/{chapter}"
+        lines = []
+        for utt, it in enumerate(its):
+            utt_id = f"{speaker}-{chapter}-{utt:04d}"
+            ar.add(f"{folder}/{utt_id}.flac", _encode(src.audio("digit_strings", it, 16_000), 16_000, "FLAC"))
+            lines.append(f"{utt_id} {it['transcript'].upper()}\n")
+        ar.add(f"{folder}/{speaker}-{chapter}.trans.txt", "".join(lines).encode())
+    ar.add("LibriSpeech/README.TXT", _notice(info, ["digit_strings"]))
+    ar.add("LibriSpeech/LICENSE.TXT", b"CC BY 4.0 (the real corpus's licence)\n")
+    rows = "".join(f"{sid:<5}| F | train-clean-100  | 0.50 | miniature\n" for sid in speakers.values())
+    ar.add("LibriSpeech/SPEAKERS.TXT", (";ID  |SEX| SUBSET           |MINUTES| NAME\n" + rows).encode())
+    rows = "".join(f"1      |{sid:<6}| 0.50  | train-clean-100  | 0    | 0     | miniature\n"
+                   for sid in speakers.values())
+    ar.add("LibriSpeech/CHAPTERS.TXT",
+           (";ID    |READER|MINUTES| SUBSET           | PROJ.|BOOK ID| CH. TITLE\n" + rows).encode())
+    ar.add("LibriSpeech/BOOKS.TXT", b";ID    |BOOK TITLE\n0      |miniature\n")
+    return {"train": len(items)}
+
+
 def _build_ljspeech(ar: _Archive, src: _Offline, info: DatasetInfo) -> dict[str, int]:
     """LJSpeech-1.1.tar.bz2: ``LJSpeech-1.1/wavs/LJ0CC-NNNN.wav`` (22,050 Hz, 16-bit) and
     ``metadata.csv`` (``id|text|normalized text``), README. Chapters LJ001 (test), LJ002
@@ -481,6 +511,7 @@ BUILDERS: dict[str, tuple[Callable[[_Archive, _Offline, DatasetInfo], dict[str, 
     "esc50": (_build_esc50, ("sound_events",)),
     "gtzan": (_build_gtzan, ("music_styles",)),
     "ravdess": (_build_ravdess, ("prosody",)),
+    "librispeech_train_clean_100": (_build_librispeech_train, ("digit_strings",)),
     "librispeech_dev_clean": (_librispeech("dev-clean", "real:librivox", 84, 121123), ("librivox_sentences",)),
     "librispeech_test_clean": (_librispeech("test-clean", "real:cards", 1089, 134686), ("librivox_sentences",)),
     "ljspeech": (_build_ljspeech, ("librivox_sentences",)),

@@ -109,6 +109,9 @@ class DatasetInfo:
     offline_fallback: str
     sr: int | None
     index: str
+    # Profiles that download it when it is missing. A set too large for a laptop's disk and time
+    # (train-clean-100: 6.3 GB) says ("gpu",); elsewhere it is used only if already downloaded.
+    fetched_in: tuple[str, ...] = ("laptop", "gpu")
 
     def __post_init__(self) -> None:
         # A typo in a checksum would make every download fail as "corrupt": catch it at import.
@@ -291,6 +294,35 @@ _ENTRIES = (
         offline_fallback="prosody",
         sr=48_000,
         index="index_ravdess",
+    ),
+    DatasetInfo(
+        name="librispeech_train_clean_100",
+        title="LibriSpeech train-clean-100",
+        task="speech recognition (training)",
+        license="CC BY 4.0",
+        citation=(
+            "Panayotov, V., Chen, G., Povey, D., Khudanpur, S. (2015). LibriSpeech: an ASR "
+            "corpus based on public domain audio books. Proc. ICASSP, 5206-5210."
+        ),
+        homepage="https://www.openslr.org/12",
+        mirrors=(
+            "https://www.openslr.org/resources/12/train-clean-100.tar.gz",
+            "https://us.openslr.org/resources/12/train-clean-100.tar.gz",
+            "https://openslr.elda.org/resources/12/train-clean-100.tar.gz",
+            "https://openslr.magicdatatech.com/resources/12/train-clean-100.tar.gz",
+        ),
+        archive="train-clean-100.tar.gz",
+        size=6_387_309_499,  # as Kaldi's LibriSpeech recipe lists it; sha256 as torchaudio's loader does
+        sha256="d4ddd1d5a6ab303066f14971d768ee43278a5f2a0aa43dc716b0e64ecbbbf6e2",
+        md5=None,
+        root="LibriSpeech",
+        marker="train-clean-100",
+        layout="LibriSpeech/train-clean-100/<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac and <speaker>-<chapter>.trans.txt",
+        splits="official: train-clean-100 is the 'train' split (251 speakers, 100.6 h), disjoint from dev and test speakers.",
+        offline_fallback="digit_strings",
+        sr=16_000,
+        index="index_librispeech",
+        fetched_in=("gpu",),
     ),
     DatasetInfo(
         name="librispeech_dev_clean",

@@ -260,3 +260,21 @@ def test_decode_split_and_the_note_on_what_the_data_is(cache):
     assert torch.equal(waves, again)
     full, _ = decode_split(ds)
     assert len(full) == len(ds)
+
+
+def test_a_gpu_only_dataset_is_not_downloaded_in_the_laptop_profile(monkeypatch, tmp_path, capsys):
+    """train-clean-100 is 6.3 GB: the laptop profile uses the offline set unless it is already there."""
+    from course_lib.data import download
+    from course_lib.data.datasets import load_dataset
+
+    monkeypatch.delenv(download.FIXTURE_MIRROR_ENV, raising=False)
+    monkeypatch.setattr(download, "fetch", lambda *a, **k: pytest.fail("the laptop profile must not download it"))
+    try:
+        ds = load_dataset("librispeech_train_clean_100", "train", profile="laptop", cache_root=tmp_path,
+                          build_missing=False)
+    except Exception as exc:  # the offline set is not built in this empty cache: that is fine here
+        assert "digit_strings" in str(exc)
+    else:
+        assert ds.source == "offline:digit_strings"
+    out = capsys.readouterr().out
+    assert "gpu profile only" in out and "python -m course_lib.data download librispeech_train_clean_100" in out
