@@ -18,6 +18,10 @@ TEST_CKPT := $(CURDIR)/.make/checkpoints
 PARALLEL ?= -n auto --dist loadscope
 CI_ENV   := COURSE_PROFILE=ci COURSE_STRICT_CHECKS=1 MPLBACKEND=Agg PYTHONHASHSEED=0
 CI_NOTEBOOK_ENV := $(CI_ENV) COURSE_CHECKPOINTS=$(TEST_CKPT)/ci
+# The ci phase records each solution notebook with its outputs (conftest.py); `make book` renders them.
+EXECUTED := $(CURDIR)/.make/executed
+BOOK     := $(CURDIR)/.make/book
+BOOK_BUILD := $(PY) tools/book.py --executed $(EXECUTED) --out $(BOOK) --check
 # The laptop profile on miniature copies of the real datasets' layouts, served on 127.0.0.1 by
 # `course_lib.data miniature --run` (docs/DEVELOPING.md, "Miniature datasets"). COURSE_BUDGET (tests
 # only) sizes the run for the fixtures: all of each small training split, 8 epochs (enough for every
@@ -32,11 +36,12 @@ LAPTOP_NOTEBOOKS := $(LAPTOP_ENV) $(PY) -m course_lib.data miniature --run \
 	$(PY) -m pytest tests/test_student_copies.py $(PARALLEL) -p no:cacheprovider
 STUDENT_COPIES := --ignore=tests/test_student_copies.py
 
-.PHONY: help install system-packages data lab test test-unit test-notebooks notebooks check-notebooks strip bench clean-venv doctor lock test-py312 test-device
+.PHONY: help install system-packages data lab test book test-unit test-notebooks notebooks check-notebooks strip bench clean-venv doctor lock test-py312 test-device
 
 help:
 	@echo "make lab        install what is missing, prepare offline data, open JupyterLab"
 	@echo "make test       install what is missing, then run unit tests and every solution notebook (CI profile)"
+	@echo "make book       the course as a searchable static site from the executed solutions (.make/book/html)"
 	@echo "make notebooks  regenerate the student copies in notebooks/ from solutions/"
 	@echo "make strip      strip outputs from solutions/ before committing"
 	@echo "make bench      input-pipeline benchmark (ratio against a naive loader)"
@@ -94,9 +99,10 @@ lab: install
 	$(VENV)/bin/jupyter lab $$root_flag --notebook-dir=. notebooks/00_welcome.ipynb
 
 test: install
-	rm -rf $(TEST_CKPT)
+	rm -rf $(TEST_CKPT) $(EXECUTED)
 	$(CI_ENV) $(PY) -m course_lib.data prepare
-	$(CI_NOTEBOOK_ENV) $(PY) -m pytest tests solutions $(STUDENT_COPIES) $(PARALLEL) --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
+	$(CI_NOTEBOOK_ENV) COURSE_EXECUTED_NOTEBOOKS=$(EXECUTED) $(PY) -m pytest tests solutions $(STUDENT_COPIES) $(PARALLEL) --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
+	$(BOOK_BUILD)
 	$(LAPTOP_NOTEBOOKS)
 	$(PY) tools/check_colab_install.py --skip-without-python
 
@@ -116,6 +122,14 @@ test-notebooks: install
 	rm -rf $(TEST_CKPT)/ci
 	$(CI_ENV) $(PY) -m course_lib.data prepare
 	$(CI_NOTEBOOK_ENV) $(PY) -m pytest solutions $(PARALLEL) --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
+
+# The course as a searchable static site (.make/book/html/index.html): every solution run in the ci
+# profile (as in make test), recorded with its outputs, rendered by Sphinx + myst-nb, then checked.
+book: install
+	rm -rf $(TEST_CKPT)/ci $(EXECUTED)
+	$(CI_ENV) $(PY) -m course_lib.data prepare
+	$(CI_NOTEBOOK_ENV) COURSE_EXECUTED_NOTEBOOKS=$(EXECUTED) $(PY) -m pytest solutions $(PARALLEL) --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
+	$(BOOK_BUILD)
 
 notebooks: $(STAMP)
 	$(PY) -m course_lib.assignments fix-setup

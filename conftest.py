@@ -16,6 +16,12 @@ from pathlib import Path
 
 import pytest
 
+# When set (``make test``, ``make book``), every solution notebook that ran to the end without a
+# failing cell is written there with its outputs: the rendered course (tools/book.py) is built from
+# the very run that tested it, instead of executing every notebook a second time.
+EXECUTED_ENV = "COURSE_EXECUTED_NOTEBOOKS"
+_executed: dict[str, dict] = {}
+
 NOTEBOOK_BUDGET_S = float(os.environ.get("COURSE_NOTEBOOK_BUDGET_S", "60"))
 HARD_LIMIT_FACTOR = 2.0
 
@@ -48,6 +54,61 @@ def pytest_runtest_logreport(report):
     elif path.endswith("test_student_copies.py") and "[" in report.nodeid:
         # one test per student copy: test_...[NN_name.ipynb]
         _durations["notebooks/" + report.nodeid.rsplit("[", 1)[1].rstrip("]")] += report.duration
+
+
+def _merged_streams(outputs: list) -> list:
+    """nbval keeps one output per kernel message; a notebook file keeps one per stream run."""
+    merged: list = []
+    for out in outputs:
+        if (out.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream"
+                and merged[-1].get("name") == out.get("name")):
+            merged[-1]["text"] += out["text"]
+        else:
+            merged.append(out)
+    return merged
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    """Recording notebooks: their kernels (started in the first cell's setup) draw figures inline,
+    as in Jupyter, so the outputs hold the figures; the test process itself keeps Agg."""
+    if not (os.environ.get(EXECUTED_ENV) and str(item.fspath).endswith(".ipynb")):
+        yield
+        return
+    previous = os.environ.get("MPLBACKEND")
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("MPLBACKEND", None)
+        else:
+            os.environ["MPLBACKEND"] = previous
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    target = os.environ.get(EXECUTED_ENV)
+    cell = getattr(item, "cell", None)
+    if not target or call.when != "call" or cell is None or not str(item.fspath).endswith(".ipynb"):
+        return
+    import nbformat
+
+    notebook = item.parent.nb                 # nbval's in-memory copy, never the file in git
+    state = _executed.setdefault(item.parent.nodeid, {
+        "left": sum(c.cell_type == "code" for c in notebook.cells), "failed": False})
+    cell.outputs = [nbformat.from_dict(o) for o in _merged_streams(getattr(item, "test_outputs", None) or [])]
+    cell.execution_count = item.cell_num + 1
+    for out in cell.outputs:
+        if out.get("output_type") == "execute_result":
+            out["execution_count"] = cell.execution_count
+    state["left"] -= 1
+    state["failed"] |= outcome.get_result().failed
+    if state["left"] == 0 and not state["failed"]:
+        path = Path(target) / Path(str(item.fspath)).name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, str(path))
 
 
 def _over_limit() -> list[str]:
