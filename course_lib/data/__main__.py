@@ -1,7 +1,7 @@
 """Command line of the data layer.
 
     python -m course_lib.data list                     real datasets and offline sets, present or not
-    python -m course_lib.data prepare [--only NAME] [--force] [--scale S]
+    python -m course_lib.data prepare [--only NAME] [--force] [--scale S] [--jobs N]
     python -m course_lib.data download NAME [NAME ...]   fetch and verify real datasets now (any profile)
     python -m course_lib.data miniature [--serve | --run CMD ...]   tests: the real datasets' layouts in miniature
     python -m course_lib.data system-packages [--missing | --install]
@@ -17,6 +17,7 @@ Notebook: 00_welcome
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -90,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="rebuild even if the set verifies")
     p.add_argument("--scale", type=float, default=1.0, help="fraction of the full size (tests: 0.05)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="sets built at once, one process each (default: every core)")
     sp = sub.add_parser("system-packages",
                         help="check by use the tools and voices the builders need, and their packages")
     sp.add_argument("--missing", action="store_true",
@@ -123,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # progress bars only on a terminal: in CI logs they are thousands of carriage returns
         offline.prepare(args.only, force=args.force, scale=args.scale, seed=args.seed,
-                        progress=sys.stderr.isatty())
+                        progress=sys.stderr.isatty(), jobs=args.jobs)
     except offline.OfflineBuildError as exc:
         print(f"prepare failed: {exc}", file=sys.stderr)
         return 1

@@ -256,7 +256,9 @@ _ENTRIES = (
             "fault-filtered split of Kereliuk, Sturm & Larsen (2015), as shipped in torchaudio: "
             "443 train / 197 validation / 290 test clips, with repeated and mislabelled clips "
             "removed and no artist in two splits. The random 10-fold protocol overestimates "
-            "accuracy because of artist and recording repetitions (Sturm 2013)."
+            "accuracy because of artist and recording repetitions (Sturm 2013). jazz.00054, on the train "
+            "list, does not decode in some shared copies: it is decoded when indexed and left out, "
+            "with a printed line, if broken."
         ),
         offline_fallback="music_styles",
         sr=22_050,

@@ -204,6 +204,20 @@ def test_two_processes_preparing_one_set_build_it_once(tmp_path):
     assert not (tmp_path / "offline" / "librivox_sentences.building").exists()
 
 
+def test_parallel_prepare_builds_sets_sharing_debian_packages(tmp_path):
+    """jobs=2: two sets that unpack Debian packages into the same cache, each in its own process."""
+    names = ["librivox_sentences", "sound_events"]
+    for name in names:
+        _need_tools(name)
+    shared = data_root() / "debs"
+    if shared.is_dir():
+        (tmp_path / "debs").symlink_to(shared)
+    built = offline.prepare(names, cache_root=tmp_path, progress=False, jobs=2)
+    assert list(built) == names
+    for name in names:
+        assert verify_manifest(tmp_path / "offline" / name) == []
+
+
 def test_prepare_names_missing_packages(monkeypatch, tmp_path):
     real_which = shutil.which
     monkeypatch.setattr(shutil, "which", lambda t: None if t == "flite" else real_which(t))

@@ -271,3 +271,25 @@ def test_registry_names_every_offline_set_the_builders_make():
     from course_lib.data import offline, registry
 
     assert set(registry.OFFLINE_SETS) == set(offline.OFFLINE_SETS)
+
+
+def test_gtzan_leaves_out_a_jazz_00054_that_does_not_decode(tmp_path, capsys):
+    """Some shared copies of GTZAN hold jazz.00054 broken: indexing drops it with one line,
+    instead of a run that stops mid-epoch when the clip is first decoded."""
+    import numpy as np
+    import soundfile as sf
+
+    from course_lib.data.real import _gtzan_lists, index_gtzan
+
+    train = _gtzan_lists()["train"]
+    assert "jazz.00054" in train
+    other = next(t for t in train if t.startswith("jazz.") and t != "jazz.00054")
+    (tmp_path / "jazz").mkdir()
+    sf.write(tmp_path / "jazz" / f"{other}.wav", np.zeros(2205, dtype=np.float32), 22050)
+    (tmp_path / "jazz" / "jazz.00054.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt garbage")
+    records, _ = index_gtzan(tmp_path, "train")
+    assert [r.meta["track"] for r in records] == [other]
+    assert "jazz.00054.wav left out" in capsys.readouterr().out
+    sf.write(tmp_path / "jazz" / "jazz.00054.wav", np.zeros(2205, dtype=np.float32), 22050)   # a good copy
+    records, _ = index_gtzan(tmp_path, "train")
+    assert sorted(r.meta["track"] for r in records) == sorted([other, "jazz.00054"])

@@ -6,6 +6,7 @@ Notebook: 00_welcome
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -14,6 +15,7 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ __all__ = [
     "read_manifest",
     "verify_manifest",
     "ensure_debs",
+    "file_lock",
     "TOOL_PACKAGES",
     "FESTIVAL_VOICE_PACKAGES",
     "voice_package",
@@ -120,6 +123,62 @@ def _refresh_package_lists() -> bool:
     return subprocess.run(["apt-get", "update", "-qq"], capture_output=True).returncode == 0
 
 
+@contextlib.contextmanager
+def file_lock(path: Path, waiting_message: str = "") -> Iterator[bool]:
+    """Hold an OS file lock on ``path`` (created if missing); yields whether another process held it
+    first (then ``waiting_message`` is printed while waiting).
+
+    ``flock`` (``msvcrt.locking`` on Windows): a process that dies releases it, so a crashed build
+    never blocks the next one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        waited = not _try_lock(handle)
+        if waited:
+            if waiting_message:
+                print(waiting_message, flush=True)
+            _lock(handle)
+        try:
+            yield waited
+        finally:
+            _unlock(handle)
+
+
+if os.name == "nt":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _try_lock(handle) -> bool:
+        handle.seek(0)  # the lock covers byte 0; "a+" opens at the end
+        try:
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+
+    def _lock(handle) -> None:
+        while not _try_lock(handle):
+            time.sleep(0.5)
+
+    def _unlock(handle) -> None:
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+else:
+    import fcntl
+
+    def _try_lock(handle) -> bool:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+
+    def _lock(handle) -> None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+
+    def _unlock(handle) -> None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 def ensure_debs(packages: list[str], cache_root: Path) -> Path:
     """Fetch Debian packages with ``apt-get download`` and unpack them with ``dpkg -x``.
 
@@ -129,6 +188,13 @@ def ensure_debs(packages: list[str], cache_root: Path) -> Path:
     debs = cache_root / "debs"
     root = debs / "root"
     root.mkdir(parents=True, exist_ok=True)
+    # Sets built side by side share these packages: one process fetches and unpacks at a time.
+    with file_lock(debs / ".lock", "debs: another build is unpacking packages; waiting"):
+        _fetch_and_unpack(packages, debs, root)
+    return root
+
+
+def _fetch_and_unpack(packages: list[str], debs: Path, root: Path) -> None:
     for pkg in packages:
         marker = debs / f".unpacked-{pkg}"
         if marker.exists():
@@ -155,7 +221,6 @@ def ensure_debs(packages: list[str], cache_root: Path) -> Path:
         if proc.returncode != 0:
             raise OfflineBuildError(f"'dpkg -x {found[-1]}' failed: {proc.stderr.strip()[-400:]}")
         marker.write_text(found[-1].name + "\n")
-    return root
 
 
 # --------------------------------------------------------------------------- synthesis
