@@ -22,6 +22,10 @@ CI_NOTEBOOK_ENV := $(CI_ENV) COURSE_CHECKPOINTS=$(TEST_CKPT)/ci
 EXECUTED := $(CURDIR)/.make/executed
 BOOK     := $(CURDIR)/.make/book
 BOOK_BUILD := $(PY) tools/book.py --executed $(EXECUTED) --out $(BOOK) --check
+# JupyterLab from .venv in headless Chromium (Debian's chromium + chromium-driver, installed with apt
+# when missing and run as root): 00_welcome and the STFT widget notebook open with the course kernel
+# and run, the slider redraws its plot, the audio players load. Screenshots and the log: .make/browser/.
+BROWSER_CHECK := $(PY) tools/browser_check.py --install-system-packages --out .make/browser
 # The laptop profile on miniature copies of the real datasets' layouts, served on 127.0.0.1 by
 # `course_lib.data miniature --run` (docs/DEVELOPING.md, "Miniature datasets"). COURSE_BUDGET (tests
 # only) sizes the run for the fixtures: all of each small training split, 8 epochs (enough for every
@@ -36,11 +40,12 @@ LAPTOP_NOTEBOOKS := $(LAPTOP_ENV) $(PY) -m course_lib.data miniature --run \
 	$(PY) -m pytest tests/test_student_copies.py $(PARALLEL) -p no:cacheprovider
 STUDENT_COPIES := --ignore=tests/test_student_copies.py
 
-.PHONY: help install system-packages data lab test book test-unit test-notebooks notebooks check-notebooks strip bench clean-venv doctor lock test-py312 test-device
+.PHONY: help install system-packages data lab test book test-browser test-unit test-notebooks notebooks check-notebooks strip bench clean-venv doctor lock test-py312 test-device
 
 help:
 	@echo "make lab        install what is missing, prepare offline data, open JupyterLab"
 	@echo "make test       install what is missing, then run unit tests and every solution notebook (CI profile)"
+	@echo "make test-browser JupyterLab in headless Chromium: kernel, setup cell, widget slider, audio; screenshots in .make/browser/ (part of make test)"
 	@echo "make book       the course as a searchable static site from the executed solutions (.make/book/html)"
 	@echo "make notebooks  regenerate the student copies in notebooks/ from solutions/"
 	@echo "make strip      strip outputs from solutions/ before committing"
@@ -105,6 +110,7 @@ test: install
 	$(BOOK_BUILD)
 	$(LAPTOP_NOTEBOOKS)
 	$(PY) tools/check_colab_install.py --skip-without-python
+	$(BROWSER_CHECK)
 
 test-unit: install
 	$(CI_ENV) $(PY) -m pytest tests $(STUDENT_COPIES) $(PARALLEL) -p no:cacheprovider
@@ -122,6 +128,10 @@ test-notebooks: install
 	rm -rf $(TEST_CKPT)/ci
 	$(CI_ENV) $(PY) -m course_lib.data prepare
 	$(CI_NOTEBOOK_ENV) $(PY) -m pytest solutions $(PARALLEL) --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
+
+test-browser: install
+	$(CI_ENV) $(PY) -m course_lib.data prepare
+	$(BROWSER_CHECK)
 
 # The course as a searchable static site (.make/book/html/index.html): every solution run in the ci
 # profile (as in make test), recorded with its outputs, rendered by Sphinx + myst-nb, then checked.
