@@ -40,12 +40,13 @@ LAPTOP_NOTEBOOKS := $(LAPTOP_ENV) $(PY) -m course_lib.data miniature --run \
 	$(PY) -m pytest tests/test_student_copies.py $(PARALLEL) -p no:cacheprovider
 STUDENT_COPIES := --ignore=tests/test_student_copies.py
 
-.PHONY: help install system-packages data lab test book test-browser test-unit test-notebooks notebooks check-notebooks strip bench clean-venv doctor lock test-py312 test-device
+.PHONY: help install system-packages data lab test book test-browser grade test-unit test-notebooks notebooks check-notebooks strip bench clean-venv doctor lock test-py312 test-device
 
 help:
 	@echo "make lab        install what is missing, prepare offline data, open JupyterLab"
 	@echo "make test       install what is missing, then run unit tests and every solution notebook (CI profile)"
 	@echo "make test-browser JupyterLab in headless Chromium: kernel, setup cell, widget slider, audio; screenshots in .make/browser/ (part of make test)"
+	@echo "make grade DIR=submissions  grade a folder of student notebooks (docs/INSTRUCTORS.md): grades.csv + report"
 	@echo "make book       the course as a searchable static site from the executed solutions (.make/book/html)"
 	@echo "make notebooks  regenerate the student copies in notebooks/ from solutions/"
 	@echo "make strip      strip outputs from solutions/ before committing"
@@ -128,6 +129,12 @@ test-notebooks: install
 	rm -rf $(TEST_CKPT)/ci
 	$(CI_ENV) $(PY) -m course_lib.data prepare
 	$(CI_NOTEBOOK_ENV) $(PY) -m pytest solutions $(PARALLEL) --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
+
+# Grade a folder of submitted notebooks (docs/INSTRUCTORS.md): make grade DIR=submissions [OUT=grades.csv] [JOBS=1]
+grade: install
+	@test -n "$(DIR)" || { echo "usage: make grade DIR=<folder of submissions> [OUT=grades.csv] [JOBS=1]"; exit 2; }
+	$(CI_ENV) $(PY) -m course_lib.data prepare
+	$(PY) -m course_lib.grade "$(DIR)" --out "$(or $(OUT),grades.csv)" --jobs $(or $(JOBS),1)
 
 test-browser: install
 	$(CI_ENV) $(PY) -m course_lib.data prepare

@@ -16,6 +16,17 @@ The student copy keeps everything but the marked lines, which become (same inden
 ``raise NotImplementedError("Exercise 02.1: Build the n x n DFT matrix ...")``. In a markdown cell
 the marked lines become ``*Your answer here.*``.
 
+An exercise cell may also carry tests that students never see and the grader runs
+(``course_lib.grade``)::
+
+    check.exercise("02.1", dft_matrix)
+    ### BEGIN HIDDEN TESTS
+    assert np.allclose(dft_matrix(8) @ dft_matrix(8).conj().T, 8 * np.eye(8)), "W W^H = n I"
+    ### END HIDDEN TESTS
+
+The student copy drops these lines, markers included; the solution notebook runs them (so CI
+tests them against the reference solution); :func:`hidden_tests` hands them to the grader.
+
 Command line (``python -m course_lib.assignments …``):
 
 ``build``      write every student copy into ``notebooks/`` (all or nothing)
@@ -44,10 +55,13 @@ __all__ = [
     "AssignmentError",
     "BEGIN",
     "END",
+    "HIDDEN_BEGIN",
+    "HIDDEN_END",
     "KERNEL_NAME",
     "build",
     "colab_badge",
     "extract_solutions",
+    "hidden_tests",
     "insert_solutions",
     "make_student_copy",
     "setup_cell_source",
@@ -56,6 +70,8 @@ __all__ = [
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
+HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
+HIDDEN_END = "### END HIDDEN TESTS"
 EXERCISE_LINE = re.compile(r"^\s*#\s*EXERCISE\s+(\d{2}\.\d+)\s*:\s*(.+?)\s*$")
 STUB = re.compile(r'^(\s*)raise NotImplementedError\("Exercise (\d{2}\.\d+): .*"\)\s*$')
 MARKDOWN_STUB = "*Your answer here.*"
@@ -128,22 +144,33 @@ class _Block:
     end: int    # index of the END line
 
 
-def _find_blocks(lines: list[str], where: str) -> list[_Block]:
+def _find_blocks(lines: list[str], where: str, begin: str = BEGIN, end: str = END,
+                 kind: str = "solution") -> list[_Block]:
     blocks, start = [], None
     for i, line in enumerate(lines):
         stripped = line.strip()
-        if stripped == BEGIN:
+        if stripped == begin:
             if start is not None:
-                raise AssignmentError(f"{where}: line {i + 1}: {BEGIN} inside another solution block "
-                                      f"(opened at line {start + 1}); close it with {END} first")
+                raise AssignmentError(f"{where}: line {i + 1}: {begin} inside another {kind} block "
+                                      f"(opened at line {start + 1}); close it with {end} first")
             start = i
-        elif stripped == END:
+        elif stripped == end:
             if start is None:
-                raise AssignmentError(f"{where}: line {i + 1}: {END} without a matching {BEGIN}")
+                raise AssignmentError(f"{where}: line {i + 1}: {end} without a matching {begin}")
             blocks.append(_Block(start, i))
             start = None
     if start is not None:
-        raise AssignmentError(f"{where}: line {start + 1}: unterminated {BEGIN} (add {END})")
+        raise AssignmentError(f"{where}: line {start + 1}: unterminated {begin} (add {end})")
+    return blocks
+
+
+def _find_hidden_blocks(cell: nbformat.NotebookNode, lines: list[str], where: str) -> list[_Block]:
+    blocks = _find_blocks(lines, where, HIDDEN_BEGIN, HIDDEN_END, "hidden-test")
+    if blocks and cell.cell_type != "code":
+        raise AssignmentError(f"{where}: {HIDDEN_BEGIN} belongs in an exercise's code cell, "
+                              f"not in a {cell.cell_type} cell")
+    if blocks:
+        _exercise_of(lines, where)  # hidden tests test the exercise named by the cell's task line
     return blocks
 
 
@@ -178,6 +205,13 @@ def make_student_copy(nb: nbformat.NotebookNode, name: str = "notebook") -> nbfo
     for index, cell in enumerate(student.cells):
         lines = cell.source.split("\n")
         where = f"{name}, cell {index}"
+        hidden = _find_hidden_blocks(cell, lines, where)
+        for block in reversed(hidden):  # students never see the hidden tests, markers included
+            del lines[block.start:block.end + 1]
+        if hidden:
+            while lines and not lines[-1].strip():
+                lines.pop()
+            cell.source = "\n".join(lines)
         blocks = _find_blocks(lines, where)
         if not blocks:
             continue
@@ -208,6 +242,28 @@ def extract_solutions(nb: nbformat.NotebookNode, name: str = "notebook") -> dict
         blocks = _find_blocks(lines, f"{name}, cell {index}")
         if blocks:
             found[index] = [lines[b.start:b.end + 1] for b in blocks]
+    return found
+
+
+def hidden_tests(nb: nbformat.NotebookNode, name: str = "notebook") -> dict[str, list[str]]:
+    """The hidden-test blocks of each exercise (markers excluded, dedented), keyed by exercise id.
+
+    Raises
+    ------
+    AssignmentError
+        On unbalanced markers, or a hidden block outside an exercise's code cell.
+    """
+    import textwrap
+
+    found: dict[str, list[str]] = {}
+    for index, cell in enumerate(nb.cells):
+        lines = cell.source.split("\n")
+        where = f"{name}, cell {index}"
+        blocks = _find_hidden_blocks(cell, lines, where)
+        if blocks:
+            exercise_id, _ = _exercise_of(lines, where)
+            found.setdefault(exercise_id, []).extend(
+                textwrap.dedent("\n".join(lines[b.start + 1:b.end])) for b in blocks)
     return found
 
 

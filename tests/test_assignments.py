@@ -69,6 +69,20 @@ def test_round_trip_on_every_real_solution_notebook():
         assert nbformat.writes(merged) == nbformat.writes(solution), path.name
 
 
+def test_hidden_tests_are_dropped_from_student_copies_and_given_to_the_grader():
+    cell = new_code_cell(EXERCISE.source + "\n### BEGIN HIDDEN TESTS\nassert dft_matrix(3) == 42, 'secret check'\n"
+                         "### END HIDDEN TESTS\n")
+    solution = _notebook(cell)
+    student = assignments.make_student_copy(solution, "x.ipynb")
+    assert "secret check" not in nbformat.writes(student) and "HIDDEN" not in nbformat.writes(student)
+    assert student.cells[2].source.endswith('check.exercise("02.1", dft_matrix)')
+    assert assignments.hidden_tests(solution) == {"02.1": ["assert dft_matrix(3) == 42, 'secret check'"]}
+    with pytest.raises(AssignmentError, match="unterminated ### BEGIN HIDDEN TESTS"):
+        assignments.make_student_copy(_notebook(new_code_cell("# EXERCISE 01.1: x\n### BEGIN HIDDEN TESTS")))
+    with pytest.raises(AssignmentError, match="task line"):
+        assignments.hidden_tests(_notebook(new_code_cell("### BEGIN HIDDEN TESTS\n### END HIDDEN TESTS")))
+
+
 @pytest.mark.parametrize("source, message", [
     ("# EXERCISE 01.1: x\n### BEGIN SOLUTION\nx = 1\n", "unterminated"),
     ("# EXERCISE 01.1: x\nx = 1\n### END SOLUTION", "without a matching"),
