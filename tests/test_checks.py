@@ -108,9 +108,16 @@ def test_notebook_solution_passes_its_check(cells):
     import torch.nn.functional as F
     from torch import nn
 
+    import math
+    import time
+
+    import librosa
+
     from course_lib import dsp
 
-    namespace = {"np": np, "torch": torch, "nn": nn, "F": F, "dsp": dsp, "check": check}
+    # What the notebooks' import cells bring into scope before their exercises.
+    namespace = {"np": np, "torch": torch, "nn": nn, "F": F, "dsp": dsp, "check": check,
+                 "librosa": librosa, "time": time, "math": math}
     for source in cells:  # earlier exercises of the notebook first: later ones may use them
         call = CHECK_CALL.search(source)
         assert call, f"no `check.exercise(id, function)` line in:\n{source}"

@@ -1848,21 +1848,692 @@ def bigram_stub(sequences, n, k):
 
 
 # ================================================================================= 14 speech emotion
+@mistake("14.1", "plain accuracy")
+def uar_as_accuracy(y_true, y_pred):
+    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
+
+
+@mistake("14.1", "macro PRECISION")
+def uar_as_macro_precision(y_true, y_pred):
+    from sklearn.metrics import precision_score
+    return float(precision_score(y_true, y_pred, average="macro", zero_division=0))
+
+
+@mistake("14.1", "macro F1")
+def uar_as_macro_f1(y_true, y_pred):
+    from sklearn.metrics import f1_score
+    return float(f1_score(y_true, y_pred, average="macro", zero_division=0))
+
+
+@mistake("14.1", "classes the model PREDICTED")
+def uar_over_predicted_classes(y_true, y_pred):
+    t, p = np.asarray(y_true), np.asarray(y_pred)
+    return float(np.mean([np.mean(p[t == c] == c) if np.any(t == c) else 0.0 for c in np.unique(p)]))
+
+
+@mistake("14.1", "every class index")
+def uar_over_all_indices(y_true, y_pred):
+    t, p = np.asarray(y_true), np.asarray(y_pred)
+    n = max(t.max(), p.max()) + 1
+    return float(np.mean([np.mean(p[t == c] == c) if np.any(t == c) else 0.0 for c in range(n)]))
+
+
+@mistake("14.1", "percentage")
+def uar_in_percent(y_true, y_pred):
+    t, p = np.asarray(y_true), np.asarray(y_pred)
+    return 100 * float(np.mean([np.mean(p[t == c] == c) for c in np.unique(t)]))
+
+
+@mistake("14.1", "per-class recalls")
+def uar_per_class(y_true, y_pred):
+    t, p = np.asarray(y_true), np.asarray(y_pred)
+    return np.array([np.mean(p[t == c] == c) for c in np.unique(t)])
+
+
+@mistake("14.1", "not implemented yet")
+def uar_stub(y_true, y_pred):
+    _stub()
+
+
+@mistake("14.2", "speaker-DEPENDENT split")
+def split_clips_at_random(speakers, test_fraction, rng):
+    order = np.random.default_rng(rng).permutation(len(speakers))
+    n_test = round(test_fraction * len(speakers))
+    return order[n_test:], order[:n_test]
+
+
+@mistake("14.2", "int() truncates")
+def split_int_truncates(speakers, test_fraction, rng):
+    names = sorted({str(s) for s in speakers})
+    held = set(np.random.default_rng(rng).permutation(names)[: max(1, int(test_fraction * len(names)))])
+    is_test = np.array([str(s) in held for s in speakers])
+    return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+
+
+@mistake("14.2", "share of the SPEAKERS")
+def split_fraction_of_clips(speakers, test_fraction, rng):
+    names = list(np.random.default_rng(rng).permutation(sorted({str(s) for s in speakers})))
+    counts = {n: sum(str(s) == n for s in speakers) for n in names}
+    held, n_clips = set(), 0
+    for name in names:                       # add speakers until test_fraction of the CLIPS is reached
+        if n_clips >= test_fraction * len(speakers):
+            break
+        held.add(name)
+        n_clips += counts[name]
+    is_test = np.array([str(s) in held for s in speakers])
+    return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+
+
+@mistake("14.2", "held out the same speakers")
+def split_ignores_the_seed(speakers, test_fraction, rng):
+    names = sorted({str(s) for s in speakers})
+    n_test = min(max(round(test_fraction * len(names)), 1), len(names) - 1)
+    held = set(names[:n_test])
+    is_test = np.array([str(s) in held for s in speakers])
+    return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+
+
+@mistake("14.2", "speaker ids")
+def split_returns_speakers(speakers, test_fraction, rng):
+    names = list(np.random.default_rng(rng).permutation(sorted({str(s) for s in speakers})))
+    n_test = min(max(round(test_fraction * len(names)), 1), len(names) - 1)
+    return names[n_test:], names[:n_test]
+
+
+@mistake("14.2", "every clip of every speaker must be used")
+def split_one_clip_per_speaker(speakers, test_fraction, rng):
+    names = list(np.random.default_rng(rng).permutation(sorted({str(s) for s in speakers})))
+    n_test = min(max(round(test_fraction * len(names)), 1), len(names) - 1)
+    first = {n: [str(s) for s in speakers].index(n) for n in names}     # only each speaker's first clip
+    return np.array([first[n] for n in names[n_test:]]), np.array([first[n] for n in names[:n_test]])
+
+
+@mistake("14.2", "hold out at least one speaker")
+def split_rounds_to_zero(speakers, test_fraction, rng):
+    names = list(np.random.default_rng(rng).permutation(sorted({str(s) for s in speakers})))
+    held = set(names[: round(test_fraction * len(names))])
+    is_test = np.array([str(s) in held for s in speakers])
+    return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+
+
+@mistake("14.2", "not implemented yet")
+def split_stub(speakers, test_fraction, rng):
+    _stub()
 
 
 # ================================================================================= 15 music classification
+def _mfcc15(x, sr, n_mfcc):
+    import librosa
+
+    return librosa.feature.mfcc(y=x, sr=sr, n_mfcc=n_mfcc)
+
+
+@mistake("15.1", "over the coefficient axis")
+def mfcc_stats_wrong_axis(x, sr, n_mfcc):
+    m = _mfcc15(x, sr, n_mfcc)
+    return np.concatenate([m.mean(axis=0), m.std(axis=0)])
+
+
+@mistake("15.1", "variance instead of the standard deviation")
+def mfcc_stats_variance(x, sr, n_mfcc):
+    m = _mfcc15(x, sr, n_mfcc)
+    return np.concatenate([m.mean(axis=1), m.var(axis=1)])
+
+
+@mistake("15.1", "sample standard deviation (ddof=1")
+def mfcc_stats_torch_std(x, sr, n_mfcc):
+    m = torch.from_numpy(_mfcc15(x, sr, n_mfcc))
+    return torch.cat([m.mean(dim=1), m.std(dim=1)]).numpy()
+
+
+@mistake("15.1", "only the means")
+def mfcc_stats_mean_only(x, sr, n_mfcc):
+    return _mfcc15(x, sr, n_mfcc).mean(axis=1)
+
+
+@mistake("15.1", "interleaved")
+def mfcc_stats_interleaved(x, sr, n_mfcc):
+    m = _mfcc15(x, sr, n_mfcc)
+    return np.column_stack([m.mean(axis=1), m.std(axis=1)]).ravel()
+
+
+@mistake("15.1", "log-mel spectrogram, not of the MFCCs")
+def mfcc_stats_of_log_mel(x, sr, n_mfcc):
+    import librosa
+
+    s = librosa.power_to_db(librosa.feature.melspectrogram(y=x, sr=sr))
+    return np.concatenate([s.mean(axis=1), s.std(axis=1)])
+
+
+@mistake("15.1", "default sample rate (22,050 Hz)")
+def mfcc_stats_default_sr(x, sr, n_mfcc):
+    import librosa
+
+    m = librosa.feature.mfcc(y=x, n_mfcc=n_mfcc)
+    return np.concatenate([m.mean(axis=1), m.std(axis=1)])
+
+
+def _softmax15(z, axis=1):
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+@mistake("15.2", "majority vote")
+def track_majority_vote(segment_logits, tracks):
+    z, t = np.asarray(segment_logits), np.asarray(tracks)
+    names = sorted(set(tracks))
+    votes = np.eye(z.shape[1])[z.argmax(axis=1)]
+    return names, np.stack([votes[t == n].mean(axis=0) for n in names])
+
+
+@mistake("15.2", "logits were averaged (then a softmax)")
+def track_mean_logits(segment_logits, tracks):
+    z, t = np.asarray(segment_logits), np.asarray(tracks)
+    names = sorted(set(tracks))
+    return names, _softmax15(np.stack([z[t == n].mean(axis=0) for n in names]))
+
+
+@mistake("15.2", "softmax ran over the segments (axis 0)")
+def track_softmax_wrong_axis(segment_logits, tracks):
+    z, t = np.asarray(segment_logits), np.asarray(tracks)
+    p = _softmax15(z, axis=0)
+    names = sorted(set(tracks))
+    return names, np.stack([p[t == n].mean(axis=0) for n in names])
+
+
+@mistake("15.2", "average ran over the class axis")
+def track_mean_over_classes(segment_logits, tracks):
+    z, t = np.asarray(segment_logits), np.asarray(tracks)
+    p = _softmax15(z)
+    names = sorted(set(tracks))
+    return names, np.array([p[t == n].mean() for n in names])
+
+
+@mistake("15.2", "pooled across tracks")
+def track_mixes_all_segments(segment_logits, tracks):
+    p = _softmax15(np.asarray(segment_logits))
+    names = sorted(set(tracks))
+    return names, np.repeat(p.mean(axis=0, keepdims=True), len(names), axis=0)
+
+
+@mistake("15.2", "consecutive runs of segments")
+def track_groupby_unsorted(segment_logits, tracks):
+    import itertools
+
+    p = _softmax15(np.asarray(segment_logits))
+    names, rows, start = [], [], 0
+    for name, group in itertools.groupby(tracks):
+        n = len(list(group))
+        names.append(name)
+        rows.append(p[start:start + n].mean(axis=0))
+        start += n
+    return names, np.stack(rows)
+
+
+@mistake("15.2", "summed, not averaged")
+def track_sum_posteriors(segment_logits, tracks):
+    z, t = np.asarray(segment_logits), np.asarray(tracks)
+    p = _softmax15(z)
+    names = sorted(set(tracks))
+    return names, np.stack([p[t == n].sum(axis=0) for n in names])
+
+
+@mistake("15.2", "order of first appearance")
+def track_first_seen_order(segment_logits, tracks):
+    z, t = np.asarray(segment_logits), np.asarray(tracks)
+    p = _softmax15(z)
+    names = list(dict.fromkeys(tracks))
+    return names, np.stack([p[t == n].mean(axis=0) for n in names])
 
 
 # ================================================================================= 16 music generation
+def _roll16(notes, step_s, n_steps, start, end, value=lambda n: 1.0):
+    cols = n_steps if n_steps is not None else max(end(n) for n in notes)
+    roll = np.zeros((128, cols), dtype=np.float32)
+    for n in notes:
+        roll[n.pitch, start(n):max(start(n) + 1, end(n))] = value(n)
+    return roll
+
+
+@mistake("16.1", "pitch on the rows")
+def roll_time_first(notes, step_s, n_steps=None):
+    r = lambda t: int(round(t / step_s))
+    return _roll16(notes, step_s, n_steps, lambda n: r(n.start_s), lambda n: r(n.end_s)).T
+
+
+@mistake("16.1", "NOT including, its end step")
+def roll_end_inclusive(notes, step_s, n_steps=None):
+    r = lambda t: int(round(t / step_s))
+    return _roll16(notes, step_s, n_steps, lambda n: r(n.start_s), lambda n: r(n.end_s) + 1)
+
+
+@mistake("16.1", "int() truncates")
+def roll_truncates(notes, step_s, n_steps=None):
+    return _roll16(notes, step_s, n_steps, lambda n: int(n.start_s / step_s), lambda n: int(n.end_s / step_s))
+
+
+@mistake("16.1", "not its velocity")
+def roll_of_velocities(notes, step_s, n_steps=None):
+    r = lambda t: int(round(t / step_s))
+    return _roll16(notes, step_s, n_steps, lambda n: r(n.start_s), lambda n: r(n.end_s), lambda n: n.velocity)
+
+
+@mistake("16.1", "only the onset step")
+def roll_onsets_only(notes, step_s, n_steps=None):
+    r = lambda t: int(round(t / step_s))
+    cols = n_steps if n_steps is not None else max(max(r(n.start_s) + 1, r(n.end_s)) for n in notes)
+    return _roll16(notes, step_s, cols, lambda n: r(n.start_s), lambda n: r(n.start_s) + 1)
+
+
+@mistake("16.1", "n_steps was ignored")
+def roll_ignores_n_steps(notes, step_s, n_steps=None):
+    r = lambda t: int(round(t / step_s))
+    return _roll16(notes, step_s, None, lambda n: r(n.start_s), lambda n: r(n.end_s))
+
+
+@mistake("16.1", "not implemented yet")
+def roll_stub(notes, step_s, n_steps=None):
+    _stub()
+
+
+def _softmax16(z):
+    e = np.exp(z - np.max(z))
+    return e / e.sum()
+
+
+def _filters16(p, top_k, top_p, k_shift=0, crossing=True, renormalise=True):
+    if top_k is not None:
+        kept = np.zeros_like(p)
+        idx = np.argsort(p)[::-1][:max(1, top_k + k_shift)]
+        kept[idx] = p[idx]
+        p = kept / kept.sum() if renormalise else kept
+    if top_p is not None:
+        order = np.argsort(p)[::-1]
+        cum = np.cumsum(p[order])
+        keep = (cum - p[order] < top_p) if crossing else (cum < top_p)
+        keep[0] = True
+        kept = np.zeros_like(p)
+        kept[order[keep]] = p[order[keep]]
+        p = kept / kept.sum() if renormalise else kept
+    return p
+
+
+@mistake("16.2", "before the softmax")
+def temperature_after_softmax(logits, temperature=1.0, top_k=None, top_p=None):
+    return _filters16(_softmax16(np.asarray(logits)) / temperature, top_k, top_p)
+
+
+@mistake("16.2", "were multiplied by the temperature")
+def temperature_multiplies(logits, temperature=1.0, top_k=None, top_p=None):
+    return _filters16(_softmax16(np.asarray(logits) * temperature), top_k, top_p)
+
+
+@mistake("16.2", "top-k kept k - 1 tokens")
+def top_k_keeps_k_minus_1(logits, temperature=1.0, top_k=None, top_p=None):
+    return _filters16(_softmax16(np.asarray(logits) / temperature), top_k, top_p, k_shift=-1)
+
+
+@mistake("16.2", "top-k kept k + 1 tokens")
+def top_k_keeps_k_plus_1(logits, temperature=1.0, top_k=None, top_p=None):
+    return _filters16(_softmax16(np.asarray(logits) / temperature), top_k, top_p, k_shift=1)
+
+
+@mistake("16.2", "INCLUDE the token whose probability crosses p")
+def nucleus_without_crossing_token(logits, temperature=1.0, top_k=None, top_p=None):
+    return _filters16(_softmax16(np.asarray(logits) / temperature), top_k, top_p, crossing=False)
+
+
+@mistake("16.2", "renormalise")
+def filters_not_renormalised(logits, temperature=1.0, top_k=None, top_p=None):
+    return _filters16(_softmax16(np.asarray(logits) / temperature), top_k, top_p, renormalise=False)
+
+
+@mistake("16.2", "not implemented yet")
+def sampling_stub(logits, temperature=1.0, top_k=None, top_p=None):
+    _stub()
+
+
 
 
 # ================================================================================= 17 audio style transfer
+@mistake("17.1", "Divide by n_frames")
+def gram_not_normalised(features):
+    return features @ features.transpose(-1, -2)
+
+
+@mistake("17.1", "frames x frames")
+def gram_time_by_time(features):
+    return features.transpose(-1, -2) @ features / features.shape[-1]
+
+
+@mistake("17.1", "centred")
+def gram_centred(features):
+    f = features - features.mean(-1, keepdim=True)
+    return f @ f.transpose(-1, -2) / features.shape[-1]
+
+
+@mistake("17.1", "channels x frames")
+def gram_over_channels_and_frames(features):
+    return features @ features.transpose(-1, -2) / (features.shape[-1] * features.shape[-2])
+
+
+@mistake("17.1", "number of channels")
+def gram_over_channels(features):
+    return features @ features.transpose(-1, -2) / features.shape[-2]
+
+
+@mistake("17.1", "n_frames - 1")
+def gram_unbiased(features):
+    return features @ features.transpose(-1, -2) / max(features.shape[-1] - 1, 1)
+
+
+@mistake("17.1", "not implemented")
+def gram_stub(features):
+    _stub()
+
+
+def _lsd(reference, estimate, factor=20.0, log=np.log10, floor=True, reduce="frames"):
+    r, e = np.asarray(reference, float), np.asarray(estimate, float)
+    if floor:
+        r, e = np.maximum(r, 1e-5), np.maximum(e, 1e-5)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = factor * log(r) - factor * log(e)
+    if reduce == "all":
+        return float(np.sqrt(np.mean(d ** 2)))
+    if reduce == "bins":
+        return float(np.mean(np.sqrt(np.mean(d ** 2, axis=1))))
+    if reduce == "abs":
+        return float(np.mean(np.abs(d)))
+    return float(np.mean(np.sqrt(np.mean(d ** 2, axis=0))))
+
+
+@mistake("17.2", "20·log10")
+def lsd_ten_log10(reference, estimate):
+    return _lsd(reference, estimate, factor=10.0)
+
+
+@mistake("17.2", "squaring doubles")
+def lsd_of_squared_magnitudes(reference, estimate):
+    return _lsd(np.asarray(reference) ** 2, np.asarray(estimate) ** 2)
+
+
+@mistake("17.2", "natural logarithm")
+def lsd_natural_log(reference, estimate):
+    return _lsd(reference, estimate, factor=1.0, log=np.log)
+
+
+@mistake("17.2", "Floor the magnitudes")
+def lsd_no_floor(reference, estimate):
+    return _lsd(reference, estimate, floor=False)
+
+
+@mistake("17.2", "whole spectrogram")
+def lsd_global_rms(reference, estimate):
+    return _lsd(reference, estimate, reduce="all")
+
+
+@mistake("17.2", "axes are swapped")
+def lsd_rms_over_frames(reference, estimate):
+    return _lsd(reference, estimate, reduce="bins")
+
+
+@mistake("17.2", "mean absolute dB difference")
+def lsd_mean_absolute(reference, estimate):
+    return _lsd(reference, estimate, reduce="abs")
+
+
+@mistake("17.2", "not implemented")
+def lsd_stub(reference, estimate):
+    _stub()
+
 
 
 # ================================================================================= 18 vocoder
+def _mr_stft(estimate, reference, resolutions, amin, *, single=False, squared=False, floor=True,
+             complex_diff=False, power=False, log10=False, normalise=True, reduce="mean", window=True):
+    total = 0.0
+    used = resolutions[:1] if single else resolutions
+    for n_fft, hop, win in used:
+        w = torch.hann_window(win) if window else torch.ones(win)
+        ec = torch.stft(estimate, n_fft, hop, win, w, return_complex=True)
+        rc = torch.stft(reference, n_fft, hop, win, w, return_complex=True)
+        e, r = ec.abs(), rc.abs()
+        if power:
+            e, r = e ** 2, r ** 2
+        if floor:
+            e, r = e.clamp_min(amin), r.clamp_min(amin)
+        sc = torch.linalg.vector_norm((rc - ec).abs() if complex_diff else r - e)
+        if normalise:
+            sc = sc / torch.linalg.vector_norm(rc.abs() if complex_diff else r)
+        d = (torch.log10 if log10 else torch.log)(r) - (torch.log10 if log10 else torch.log)(e)
+        total = total + sc + (d ** 2 if squared else d.abs()).mean()
+    return total / len(used) if reduce == "mean" else total
+
+
+@mistake("18.1", "only one resolution")
+def mr_stft_one_resolution(estimate, reference, resolutions, amin):
+    return _mr_stft(estimate, reference, resolutions, amin, single=True)
+
+
+@mistake("18.1", "squared error (L2)")
+def mr_stft_l2_on_log(estimate, reference, resolutions, amin):
+    return _mr_stft(estimate, reference, resolutions, amin, squared=True)
+
+
+@mistake("18.1", "log(0) on digital silence")
+def mr_stft_no_floor(estimate, reference, resolutions, amin):
+    return _mr_stft(estimate, reference, resolutions, amin, floor=False)
+
+
+@mistake("18.1", "complex STFTs were compared")
+def mr_stft_complex_difference(estimate, reference, resolutions, amin):
+    return _mr_stft(estimate, reference, resolutions, amin, complex_diff=True)
+
+
+@mistake("18.1", "power |STFT|^2")
+def mr_stft_power(estimate, reference, resolutions, amin):
+    return _mr_stft(estimate, reference, resolutions, amin, power=True)
+
+
+@mistake("18.1", "log10")
+def mr_stft_log10(estimate, reference, resolutions, amin):
+    return _mr_stft(estimate, reference, resolutions, amin, log10=True)
+
+
+@mistake("18.1", "division is missing")
+def mr_stft_unnormalised_sc(estimate, reference, resolutions, amin):
+    return _mr_stft(estimate, reference, resolutions, amin, normalise=False)
+
+
+@mistake("18.1", "summed over resolutions")
+def mr_stft_summed(estimate, reference, resolutions, amin):
+    return _mr_stft(estimate, reference, resolutions, amin, reduce="sum")
+
+
+@mistake("18.1", "rectangular")
+def mr_stft_no_window(estimate, reference, resolutions, amin):
+    return _mr_stft(estimate, reference, resolutions, amin, window=False)
+
+
+@mistake("18.1", "not implemented")
+def mr_stft_stub(estimate, reference, resolutions, amin):
+    _stub()
+
+
+def _mu_law_y(x, mu, denominator=None):
+    return torch.sign(x) * torch.log1p(mu * x.abs()) / (denominator or np.log1p(mu))
+
+
+@mistake("18.2", "mu = quantization_channels")
+def mu_law_mu_too_big(x, quantization_channels):
+    mu = quantization_channels
+    return torch.floor((_mu_law_y(x, mu) + 1) / 2 * mu + 0.5).long().clamp(max=quantization_channels - 1)
+
+
+@mistake("18.2", "truncated")
+def mu_law_truncates(x, quantization_channels):
+    mu = quantization_channels - 1
+    return ((_mu_law_y(x, mu) + 1) / 2 * mu).long()
+
+
+@mistake("18.2", "sign was lost")
+def mu_law_no_sign(x, quantization_channels):
+    mu = quantization_channels - 1
+    return torch.floor((torch.log1p(mu * x.abs()) / np.log1p(mu) + 1) / 2 * mu + 0.5).long()
+
+
+@mistake("18.2", "returned: quantise it")
+def mu_law_not_quantised(x, quantization_channels):
+    return _mu_law_y(x, quantization_channels - 1)
+
+
+@mistake("18.2", "log(mu) in the denominator")
+def mu_law_log_mu(x, quantization_channels):
+    mu = quantization_channels - 1
+    return torch.floor((_mu_law_y(x, mu, np.log(mu)) + 1) / 2 * mu + 0.5).long()
+
+
+@mistake("18.2", "linear quantisation")
+def mu_law_linear(x, quantization_channels):
+    mu = quantization_channels - 1
+    return torch.floor((x + 1) / 2 * mu + 0.5).long()
+
+
+@mistake("18.2", "not implemented")
+def mu_law_stub(x, quantization_channels):
+    _stub()
 
 
 # ================================================================================= 19 deploy and scale
+def _affine(x, n_bits, r_min, r_max, steps=None, rounding=np.rint, zp_sign=1.0, round_zp=True):
+    q_max = 2 ** n_bits - 1
+    scale = (r_max - r_min) / (steps or q_max) if r_max > r_min else 1.0
+    zero_point = zp_sign * (-r_min / scale)
+    zero_point = int(np.rint(zero_point)) if round_zp else zero_point
+    return np.clip(rounding(np.asarray(x) / scale) + zero_point, 0, q_max), scale, zero_point
+
+
+@mistake("19.1", "the range must contain 0")
+def range_without_zero(x, n_bits=8):
+    return _affine(x, n_bits, float(np.min(x)), float(np.max(x)))
+
+
+@mistake("19.1", "not / 2^b")
+def two_to_the_b_steps(x, n_bits=8):
+    return _affine(x, n_bits, min(np.min(x), 0.0), max(np.max(x), 0.0), steps=2 ** n_bits)
+
+
+@mistake("19.1", "truncated")
+def truncated_codes(x, n_bits=8):
+    return _affine(x, n_bits, min(np.min(x), 0.0), max(np.max(x), 0.0), rounding=np.floor)
+
+
+@mistake("19.1", "zero point has the wrong sign")
+def zero_point_sign(x, n_bits=8):
+    return _affine(x, n_bits, min(np.min(x), 0.0), max(np.max(x), 0.0), zp_sign=-1.0)
+
+
+@mistake("19.1", "zero point must be an integer")
+def unrounded_zero_point(x, n_bits=8):
+    return _affine(x, n_bits, min(np.min(x), 0.0), max(np.max(x), 0.0), round_zp=False)
+
+
+@mistake("19.1", "a symmetric range")
+def symmetric_range(x, n_bits=8):
+    x = np.asarray(x, dtype=float)
+    q_max = 2 ** n_bits - 1
+    bound = np.abs(x).max()
+    scale = 2 * bound / q_max if bound > 0 else 1.0
+    zero_point = int(np.rint(q_max / 2))
+    return np.clip(np.rint(x / scale) + zero_point, 0, q_max), scale, zero_point
+
+
+@mistake("19.1", "then add the integer zero point")
+def offset_rounding(x, n_bits=8):
+    x = np.asarray(x, dtype=float)
+    q_max = 2 ** n_bits - 1
+    r_min, r_max = min(x.min(), 0.0), max(x.max(), 0.0)
+    scale = (r_max - r_min) / q_max if r_max > r_min else 1.0
+    return np.clip(np.rint((x - r_min) / scale), 0, q_max), scale, int(np.rint(-r_min / scale))
+
+
+@mistake("19.1", "not implemented yet")
+def quantize_stub(x, n_bits=8):
+    _stub()
+
+
+@mistake("19.2", "warm-up calls were timed too")
+def warmup_timed(run, audio_seconds, n_warmup=3, n_repeats=20, clock=None):
+    durations = []
+    for _ in range(n_warmup + n_repeats):
+        start = clock()
+        run()
+        durations.append(clock() - start)
+    return float(np.median(durations)) / audio_seconds
+
+
+@mistake("19.2", "report the median")
+def mean_of_repeats(run, audio_seconds, n_warmup=3, n_repeats=20, clock=None):
+    for _ in range(n_warmup):
+        run()
+    start = clock()
+    for _ in range(n_repeats):
+        run()
+    return (clock() - start) / n_repeats / audio_seconds
+
+
+@mistake("19.2", "the minimum is the luckiest call")
+def minimum_of_repeats(run, audio_seconds, n_warmup=3, n_repeats=20, clock=None):
+    for _ in range(n_warmup):
+        run()
+    durations = []
+    for _ in range(n_repeats):
+        start = clock()
+        run()
+        durations.append(clock() - start)
+    return min(durations) / audio_seconds
+
+
+@mistake("19.2", "divide by audio_seconds")
+def seconds_per_call(run, audio_seconds, n_warmup=3, n_repeats=20, clock=None):
+    for _ in range(n_warmup):
+        run()
+    durations = []
+    for _ in range(n_repeats):
+        start = clock()
+        run()
+        durations.append(clock() - start)
+    return float(np.median(durations))
+
+
+@mistake("19.2", "time with the `clock` argument")
+def real_clock_instead_of_argument(run, audio_seconds, n_warmup=3, n_repeats=20, clock=None):
+    import time as real_time
+
+    for _ in range(n_warmup):
+        run()
+    durations = []
+    for _ in range(n_repeats):
+        start = real_time.perf_counter()
+        run()
+        durations.append(real_time.perf_counter() - start)
+    return float(np.median(durations)) / audio_seconds
+
+
+@mistake("19.2", "run was called")
+def no_warmup_calls(run, audio_seconds, n_warmup=3, n_repeats=20, clock=None):
+    durations = []
+    for _ in range(n_repeats):
+        start = clock()
+        run()
+        durations.append(clock() - start)
+    return float(np.median(durations)) / audio_seconds
+
+
+@mistake("19.2", "not implemented yet")
+def latency_stub(run, audio_seconds, n_warmup=3, n_repeats=20, clock=None):
+    _stub()
+
 
 
 # ================================================================================= the tests
