@@ -44,6 +44,8 @@ NOT_ON_THE_COLAB_PATH = {
     "test_student_copies.py",   # executes notebooks with nbclient (dev extra)
     "test_devicecheck.py",      # runs notebooks with nbval (dev extra)
     "test_doctor.py",           # compares the checkout's requirements.lock
+    "test_grade.py",            # grades the checkout's solutions/ with nbclient kernels (dev extra)
+    "test_book.py",             # tools/book.py renders the checkout with Sphinx (dev extra)
 }
 
 
