@@ -133,6 +133,37 @@ class DatasetInfo:
         return self.sha256 is not None or self.md5 is not None
 
 
+def _librispeech(subset: str, role: str, size: int, sha256: str, splits: str,
+                 fetched_in: tuple[str, ...] = ("laptop", "gpu")) -> DatasetInfo:
+    """One LibriSpeech subset: the corpus's facts are shared, the archive's are its own."""
+    archive = f"{subset}.tar.gz"
+    return DatasetInfo(
+        name=f"librispeech_{subset.replace('-', '_')}",
+        title=f"LibriSpeech {subset}",
+        task=f"speech recognition ({role})",
+        license="CC BY 4.0",
+        citation=(
+            "Panayotov, V., Chen, G., Povey, D., Khudanpur, S. (2015). LibriSpeech: an ASR "
+            "corpus based on public domain audio books. Proc. ICASSP, 5206-5210."
+        ),
+        homepage="https://www.openslr.org/12",
+        mirrors=tuple(f"https://{host}/resources/12/{archive}" for host in
+                      ("www.openslr.org", "us.openslr.org", "openslr.elda.org", "openslr.magicdatatech.com")),
+        archive=archive,
+        size=size,
+        sha256=sha256,
+        md5=None,
+        root="LibriSpeech",
+        marker=subset,
+        layout=f"LibriSpeech/{subset}/<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac and <speaker>-<chapter>.trans.txt",
+        splits=splits,
+        offline_fallback="digit_strings",
+        sr=16_000,
+        index="index_librispeech",
+        fetched_in=fetched_in,
+    )
+
+
 _ENTRIES = (
     DatasetInfo(
         name="speech_commands",
@@ -297,91 +328,19 @@ _ENTRIES = (
         sr=48_000,
         index="index_ravdess",
     ),
-    DatasetInfo(
-        name="librispeech_train_clean_100",
-        title="LibriSpeech train-clean-100",
-        task="speech recognition (training)",
-        license="CC BY 4.0",
-        citation=(
-            "Panayotov, V., Chen, G., Povey, D., Khudanpur, S. (2015). LibriSpeech: an ASR "
-            "corpus based on public domain audio books. Proc. ICASSP, 5206-5210."
-        ),
-        homepage="https://www.openslr.org/12",
-        mirrors=(
-            "https://www.openslr.org/resources/12/train-clean-100.tar.gz",
-            "https://us.openslr.org/resources/12/train-clean-100.tar.gz",
-            "https://openslr.elda.org/resources/12/train-clean-100.tar.gz",
-            "https://openslr.magicdatatech.com/resources/12/train-clean-100.tar.gz",
-        ),
-        archive="train-clean-100.tar.gz",
-        size=6_387_309_499,  # as Kaldi's LibriSpeech recipe lists it; sha256 as torchaudio's loader does
-        sha256="d4ddd1d5a6ab303066f14971d768ee43278a5f2a0aa43dc716b0e64ecbbbf6e2",
-        md5=None,
-        root="LibriSpeech",
-        marker="train-clean-100",
-        layout="LibriSpeech/train-clean-100/<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac and <speaker>-<chapter>.trans.txt",
-        splits="official: train-clean-100 is the 'train' split (251 speakers, 100.6 h), disjoint from dev and test speakers.",
-        offline_fallback="digit_strings",
-        sr=16_000,
-        index="index_librispeech",
-        fetched_in=("gpu",),
-    ),
-    DatasetInfo(
-        name="librispeech_dev_clean",
-        title="LibriSpeech dev-clean",
-        task="speech recognition (evaluation)",
-        license="CC BY 4.0",
-        citation=(
-            "Panayotov, V., Chen, G., Povey, D., Khudanpur, S. (2015). LibriSpeech: an ASR "
-            "corpus based on public domain audio books. Proc. ICASSP, 5206-5210."
-        ),
-        homepage="https://www.openslr.org/12",
-        mirrors=(
-            "https://www.openslr.org/resources/12/dev-clean.tar.gz",
-            "https://us.openslr.org/resources/12/dev-clean.tar.gz",
-            "https://openslr.elda.org/resources/12/dev-clean.tar.gz",
-            "https://openslr.magicdatatech.com/resources/12/dev-clean.tar.gz",
-        ),
-        archive="dev-clean.tar.gz",
-        size=337_926_286,
-        sha256="76f87d090650617fca0cac8f88b9416e0ebf80350acb97b343a85fa903728ab3",
-        md5=None,
-        root="LibriSpeech",
-        marker="dev-clean",
-        layout="LibriSpeech/dev-clean/<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac and <speaker>-<chapter>.trans.txt",
-        splits="official: dev-clean is the 'validation' split (40 speakers, 5.4 h), disjoint from train and test speakers.",
-        offline_fallback="digit_strings",
-        sr=16_000,
-        index="index_librispeech",
-    ),
-    DatasetInfo(
-        name="librispeech_test_clean",
-        title="LibriSpeech test-clean",
-        task="speech recognition (evaluation)",
-        license="CC BY 4.0",
-        citation=(
-            "Panayotov, V., Chen, G., Povey, D., Khudanpur, S. (2015). LibriSpeech: an ASR "
-            "corpus based on public domain audio books. Proc. ICASSP, 5206-5210."
-        ),
-        homepage="https://www.openslr.org/12",
-        mirrors=(
-            "https://www.openslr.org/resources/12/test-clean.tar.gz",
-            "https://us.openslr.org/resources/12/test-clean.tar.gz",
-            "https://openslr.elda.org/resources/12/test-clean.tar.gz",
-            "https://openslr.magicdatatech.com/resources/12/test-clean.tar.gz",
-        ),
-        archive="test-clean.tar.gz",
-        size=346_663_984,
-        sha256="39fde525e59672dc6d1551919b1478f724438a95aa55f874b576be21967e6c23",
-        md5=None,
-        root="LibriSpeech",
-        marker="test-clean",
-        layout="LibriSpeech/test-clean/<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac and <speaker>-<chapter>.trans.txt",
-        splits="official: test-clean is the 'test' split (40 speakers, 5.4 h), disjoint from train and dev speakers.",
-        offline_fallback="digit_strings",
-        sr=16_000,
-        index="index_librispeech",
-    ),
+    _librispeech("train-clean-100", "training", size=6_387_309_499,  # as Kaldi's recipe lists it
+                 sha256="d4ddd1d5a6ab303066f14971d768ee43278a5f2a0aa43dc716b0e64ecbbbf6e2",  # as torchaudio does
+                 splits="official: train-clean-100 is the 'train' split (251 speakers, 100.6 h), disjoint from "
+                        "dev and test speakers.",
+                 fetched_in=("gpu",)),  # 6.3 GB: a laptop uses it only once downloaded
+    _librispeech("dev-clean", "evaluation", size=337_926_286,
+                 sha256="76f87d090650617fca0cac8f88b9416e0ebf80350acb97b343a85fa903728ab3",
+                 splits="official: dev-clean is the 'validation' split (40 speakers, 5.4 h), disjoint from "
+                        "train and test speakers."),
+    _librispeech("test-clean", "evaluation", size=346_663_984,
+                 sha256="39fde525e59672dc6d1551919b1478f724438a95aa55f874b576be21967e6c23",
+                 splits="official: test-clean is the 'test' split (40 speakers, 5.4 h), disjoint from train "
+                        "and dev speakers."),
     DatasetInfo(
         name="maestro_midi",
         title="MAESTRO v3.0.0, MIDI only",
